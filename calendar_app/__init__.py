@@ -1,0 +1,44 @@
+"""Personkalendern: a person-bound calendar merging region and municipality bookings.
+
+:func:`create_app` builds everything; nothing starts at import.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from calendar_app import config
+from calendar_app.db import make_engine, make_session_factory
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _template_folder() -> str:
+    # An installed wheel carries the templates inside the package; a source checkout
+    # (and an editable install) has them at the top level.
+    packaged = PACKAGE_DIR / "templates"
+    return str(packaged if packaged.is_dir() else PACKAGE_DIR.parent / "templates")
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the application: config -> database -> collaborators -> blueprints -> CLI."""
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder=_template_folder(),
+        static_folder="static",
+    )
+    config.load(app, test_config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    engine = make_engine(app.config["DATABASE_URL"])
+    app.extensions["engine"] = engine
+    app.extensions["session_factory"] = make_session_factory(engine)
+
+    from calendar_app.web import init_app as init_web
+
+    init_web(app)
+    return app

@@ -1,0 +1,172 @@
+"""The ``calendar-app`` command: a Flask CLI group with the service's own commands.
+
+Success prints one summary line; failure prints ``error: <code>: <message>`` on stderr and
+exits 1 (click exits 2 for usage errors). A personnummer is never printed whole.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from functools import wraps
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup
+from sqlalchemy.orm import Session
+
+from calendar_app import create_app
+from calendar_app.db import now_utc, session_scope
+from calendar_app.domain import personnummer
+from calendar_app.domain.errors import DomainError
+from calendar_app.providers import ProviderError
+from calendar_app.services import calendar as calendar_service
+from calendar_app.services.access import Actor
+from calendar_app.services.directory import add_person, find_person, parse_kind
+from calendar_app.services.imports import import_ics_file
+
+
+def fail(code: str, message: str) -> None:
+    """Print the stable error line and exit 1."""
+    click.echo(f"error: {code}: {message}", err=True)
+    sys.exit(1)
+
+
+def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn our errors into ``error: code: message`` lines, never a traceback."""
+
+    @wraps(command)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (DomainError, ProviderError) as exc:
+            fail(exc.code, exc.message)
+        except OSError as exc:
+            fail("file.unreadable", exc.strerror or "the file could not be read")
+        except Exception as exc:  # the last line of defence: no traceback, no data
+            fail("internal", f"unexpected {type(exc).__name__}; see the service log")
+        return None
+
+    return wrapped
+
+
+@contextmanager
+def _session() -> Iterator[Session]:
+    with session_scope(current_app.extensions["session_factory"]) as session:
+        yield session
+
+
+@click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False)
+def main() -> None:
+    """Personkalendern: one merged calendar per person."""
+
+
+@main.command("init-db")
+@reports_errors
+def init_db() -> None:
+    """Create or upgrade the database schema."""
+    from calendar_app.migrations import upgrade
+
+    upgrade(current_app.extensions["engine"])
+    click.echo("database is at the newest schema")
+
+
+@main.command("demo")
+@reports_errors
+def demo() -> None:
+    """Load the demo data (idempotent; bookings placed around the current week)."""
+    from calendar_app.demo import load_demo
+
+    with _session() as session:
+        result = load_demo(session, now=now_utc())
+    click.echo(result)
+
+
+@main.group("person")
+def person_group() -> None:
+    """Manage people."""
+
+
+@person_group.command("add")
+@click.option("--personnummer", "pnr", required=True, help="YYYYMMDD-XXXX and similar forms")
+@click.option("--name", required=True)
+@click.option("--phone", default=None, help="mobile number, e.g. 070-123 45 67")
+@click.option("--timezone", default=None, help="IANA zone; default from the settings")
+@reports_errors
+def person_add(pnr: str, name: str, phone: str | None, timezone: str | None) -> None:
+    """Register a person."""
+    zone = timezone or current_app.config["DEFAULT_TIMEZONE"]
+    try:
+        ZoneInfo(zone)
+    except Exception:
+        fail("timezone.unknown", "the time zone is not an IANA zone such as Europe/Stockholm")
+    with _session() as session:
+        person = add_person(
+            session, pnr_text=pnr, name=name, phone_text=phone, timezone=zone, now=now_utc()
+        )
+        click.echo(f"added person {person.id} ({personnummer.masked(person.personnummer)})")
+
+
+@main.command("import")
+@click.option("--person", "pnr", required=True, help="the person's personnummer")
+@click.option("--provider", "provider_name", required=True, help="the unit's name")
+@click.option("--kind", default=None, help="region, municipality, other or personal")
+@click.option("--source", "source_name", default="file", show_default=True)
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@reports_errors
+def import_command(
+    pnr: str, provider_name: str, kind: str | None, source_name: str, file: Path
+) -> None:
+    """Import an iCalendar FILE into the person's calendar."""
+    provider_kind = parse_kind(kind) if kind else None
+    data = file.read_bytes()
+    now = now_utc()
+    with _session() as session:
+        person = find_person(session, pnr, today=now.date())
+        summary = import_ics_file(
+            session, person_id=person.id, provider_name=provider_name,
+            provider_kind=provider_kind, source_name=source_name, data=data, now=now,
+            max_bytes=current_app.config["MAX_ICS_BYTES"],
+        )
+    for skipped in summary.skipped:
+        click.echo(f"skipped {skipped.uid or '(no UID)'}: {skipped.code}: {skipped.reason}",
+                   err=True)
+    click.echo(summary.line())
+
+
+def _parse_date(value: str, name: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise DomainError("range.date_format", f"--{name} must be a date as YYYY-MM-DD") from None
+
+
+@main.command("calendar")
+@click.option("--person", "pnr", required=True)
+@click.option("--from", "first", required=True, help="first day (inclusive), YYYY-MM-DD")
+@click.option("--to", "end", required=True, help="last day (exclusive), YYYY-MM-DD")
+@click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="text")
+@reports_errors
+def calendar_command(pnr: str, first: str, end: str, fmt: str) -> None:
+    """Print the person's merged calendar for a date range."""
+    first_day, end_day = _parse_date(first, "from"), _parse_date(end, "to")
+    now = now_utc()
+    with _session() as session:
+        person = find_person(session, pnr, today=now.date())
+        view = calendar_service.read_calendar(
+            session, Actor.operator(), person.id, first_day, end_day, now=now,
+            max_days=current_app.config["MAX_QUERY_DAYS"],
+        )
+    zone = ZoneInfo(view.timezone)
+    if fmt == "json":
+        items = [calendar_service.occurrence_json(o, zone) for o in view.occurrences]
+        click.echo(json.dumps(items, ensure_ascii=False, indent=2))
+    else:
+        for occ in view.occurrences:
+            click.echo(calendar_service.occurrence_text(occ, zone))

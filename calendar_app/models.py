@@ -1,0 +1,259 @@
+"""Tables. Models hold data only: no I/O, no commits."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from calendar_app.db import Base, UTCDateTime
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    """Store an enum by its value, as a plain string column (portable, readable)."""
+    return Enum(cls, native_enum=False, values_callable=lambda e: [m.value for m in e], length=20)
+
+
+class ProviderKind(enum.StrEnum):
+    REGION = "region"
+    MUNICIPALITY = "municipality"
+    OTHER = "other"
+    PERSONAL = "personal"
+
+
+class BookingStatus(enum.StrEnum):
+    CONFIRMED = "confirmed"
+    TENTATIVE = "tentative"
+    CANCELLED = "cancelled"
+
+
+class BookingOrigin(enum.StrEnum):
+    NATIVE = "native"
+    SYNCED = "synced"
+
+
+class VisitMode(enum.StrEnum):
+    IN_PERSON = "in_person"
+    PHONE = "phone"
+    VIDEO = "video"
+
+
+class Role(enum.StrEnum):
+    PERSON = "person"
+    HELPER = "helper"
+    CAREGIVER = "caregiver"
+    ADMIN = "admin"
+
+
+class ViewLevel(enum.StrEnum):
+    FULL = "full"
+    TIME_PLACE = "time_place"
+    BUSY = "busy"
+
+
+class Person(Base):
+    __tablename__ = "person"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Twelve digits; never put in a URL, a log line or an SMS.
+    personnummer: Mapped[str] = mapped_column(String(12), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    phone_e164: Mapped[str | None] = mapped_column(String(20))
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Stockholm")
+    protected_identity: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Provider(Base):
+    """One care unit, e.g. "Vuxenpsykiatrin Växjö"."""
+
+    __tablename__ = "provider"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[ProviderKind] = mapped_column(_enum(ProviderKind))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    address: Mapped[str | None] = mapped_column(String(300))
+    message_name: Mapped[str | None] = mapped_column(String(200))
+
+    sources: Mapped[list[Source]] = relationship(back_populates="provider")
+
+
+BUILTIN_SOURCE = "builtin"
+
+
+class Source(Base):
+    """One delivery channel of a unit's bookings; ``builtin`` holds the native ones."""
+
+    __tablename__ = "source"
+    __table_args__ = (UniqueConstraint("provider_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("provider.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    adapter: Mapped[str] = mapped_column(String(20))
+    last_read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    provider: Mapped[Provider] = relationship(back_populates="sources")
+
+
+class Booking(Base):
+    """A visit as received: a single event, a recurring series master, or one override.
+
+    Identity is (source, person, uid, recurrence_key); ``recurrence_key`` is '' for a
+    single event or series master and the RECURRENCE-ID in UTC (or a date) for an override.
+    """
+
+    __tablename__ = "booking"
+    __table_args__ = (
+        UniqueConstraint("source_id", "person_id", "uid", "recurrence_key"),
+        Index("ix_booking_person_range", "person_id", "range_start_utc"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    source_id: Mapped[int] = mapped_column(ForeignKey("source.id"))
+    provider_id: Mapped[int] = mapped_column(ForeignKey("provider.id"))
+    uid: Mapped[str] = mapped_column(String(255))
+    recurrence_key: Mapped[str] = mapped_column(String(20), default="")
+    this_and_future: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    start_utc: Mapped[datetime] = mapped_column(UTCDateTime)
+    end_utc: Mapped[datetime] = mapped_column(UTCDateTime)
+    tzid: Mapped[str | None] = mapped_column(String(100))
+    all_day: Mapped[bool] = mapped_column(Boolean, default=False)
+    start_date: Mapped[date | None] = mapped_column(Date)
+    end_date: Mapped[date | None] = mapped_column(Date)
+    # Minimal normalised VEVENT (times, RRULE/RDATE/EXDATE, RECURRENCE-ID) for series and
+    # overrides, expanded by recurring-ical-events; NULL for a single event.
+    recurrence_ics: Mapped[str | None] = mapped_column(Text)
+    # Bounds of every occurrence, for the range query; NULL end means open-ended.
+    range_start_utc: Mapped[datetime] = mapped_column(UTCDateTime)
+    range_end_utc: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    title: Mapped[str] = mapped_column(String(500), default="")
+    location: Mapped[str] = mapped_column(String(500), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    practitioner_name: Mapped[str | None] = mapped_column(String(200))
+    practitioner_photo: Mapped[str | None] = mapped_column(String(500))
+    mode: Mapped[VisitMode] = mapped_column(_enum(VisitMode), default=VisitMode.IN_PERSON)
+    interpreter: Mapped[bool] = mapped_column(Boolean, default=False)
+    interpreter_language: Mapped[str | None] = mapped_column(String(50))
+    transport_needed: Mapped[bool] = mapped_column(Boolean, default=False)
+    cancellation_terms: Mapped[str | None] = mapped_column(String(500))
+    no_show_fee: Mapped[str | None] = mapped_column(String(200))
+    transparent: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    status: Mapped[BookingStatus] = mapped_column(_enum(BookingStatus))
+    # A series that vanished from a complete read after it had started is cancelled from
+    # this instant on; its past occurrences stay as they were.
+    cancelled_from_utc: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    origin: Mapped[BookingOrigin] = mapped_column(_enum(BookingOrigin))
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
+    last_modified_utc: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    first_seen_utc: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_utc: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    source: Mapped[Source] = relationship()
+    provider: Mapped[Provider] = relationship()
+
+
+class ImportRun(Base):
+    """One read of a source for a person, with its counts and the events it skipped."""
+
+    __tablename__ = "import_run"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("source.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    at_utc: Mapped[datetime] = mapped_column(UTCDateTime)
+    complete: Mapped[bool] = mapped_column(Boolean)
+    added: Mapped[int] = mapped_column(Integer)
+    updated: Mapped[int] = mapped_column(Integer)
+    cancelled: Mapped[int] = mapped_column(Integer)
+    unchanged: Mapped[int] = mapped_column(Integer)
+    skipped: Mapped[int] = mapped_column(Integer)
+    skipped_detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class User(Base):
+    __tablename__ = "app_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[Role] = mapped_column(_enum(Role))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    provider_id: Mapped[int | None] = mapped_column(ForeignKey("provider.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    provider: Mapped[Provider | None] = relationship()
+
+
+class UserSession(Base):
+    """A server-side login, so that a session can be ended from the server."""
+
+    __tablename__ = "user_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    created_utc: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_utc: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_utc: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class HelperGrant(Base):
+    """What a helper may do for a person, and on what basis."""
+
+    __tablename__ = "helper_grant"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    helper_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    view_level: Mapped[ViewLevel | None] = mapped_column(_enum(ViewLevel))
+    basis: Mapped[str] = mapped_column(String(40))
+    granted_utc: Mapped[datetime] = mapped_column(UTCDateTime)
+    withdrawn_utc: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CareRelationship(Base):
+    """A unit's care relationship with a person: the ground for its caregivers to look."""
+
+    __tablename__ = "care_relationship"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    provider_id: Mapped[int] = mapped_column(ForeignKey("provider.id"))
+    created_by: Mapped[str] = mapped_column(String(40))
+    started_utc: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_utc: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditEvent(Base):
+    """A read of a person's calendar by someone other than the person."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_person_at", "person_id", "at_utc"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at_utc: Mapped[datetime] = mapped_column(UTCDateTime)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    actor_label: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(60))
+    detail: Mapped[str] = mapped_column(String(500), default="")

@@ -1,0 +1,1 @@
+"""Use cases: each takes a Session and its collaborators and owns the one commit."""

@@ -1,0 +1,320 @@
+"""The merged calendar of one person: query, expansion, redaction by viewer."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from calendar_app.domain.errors import DomainError
+from calendar_app.domain.intervals import overlaps
+from calendar_app.domain.merge import Occurrence, mark_overlaps, merge_sources
+from calendar_app.domain.recurrence import expand, key_to_iso
+from calendar_app.models import Booking, Person, Provider, Source, ViewLevel
+from calendar_app.services.access import Access, Actor, authorize
+
+
+@dataclass(frozen=True)
+class CalendarView:
+    person_id: int
+    person_name: str
+    timezone: str
+    first_day: date
+    end_day: date  # exclusive
+    occurrences: list[Occurrence]
+
+
+def check_range(first_day: date, end_day: date, max_days: int) -> None:
+    """Refuse an empty, reversed or too long date range with a clear code."""
+    if end_day <= first_day:
+        raise DomainError("range.invalid", "the end date must come after the start date")
+    if (end_day - first_day).days > max_days:
+        raise DomainError(
+            "range.too_long", f"a calendar query may cover at most {max_days} days at a time"
+        )
+
+
+def local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    """The UTC instant at which ``day`` begins in ``zone``."""
+    return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+
+
+_COLUMNS = (
+    Booking.id,
+    Booking.uid,
+    Booking.recurrence_key,
+    Booking.source_id,
+    Booking.start_utc,
+    Booking.end_utc,
+    Booking.all_day,
+    Booking.start_date,
+    Booking.end_date,
+    Booking.recurrence_ics,
+    Booking.title,
+    Booking.location,
+    Booking.status,
+    Booking.cancelled_from_utc,
+    Booking.transparent,
+    Booking.mode,
+    Booking.practitioner_name,
+    Booking.origin,
+    Booking.provider_id,
+    Provider.name.label("provider_name"),
+    Provider.kind.label("provider_kind"),
+    Source.name.label("source_name"),
+)
+
+
+def merged_calendar(
+    session: Session, person_id: int, first_day: date, end_day: date, *, zone: ZoneInfo,
+    max_days: int,
+) -> list[Occurrence]:
+    """Every occurrence overlapping [first_day, end_day) in the person's zone, sorted."""
+    check_range(first_day, end_day, max_days)
+    window_start, window_end = local_midnight(first_day, zone), local_midnight(end_day, zone)
+    rows = session.execute(
+        select(*_COLUMNS)
+        .join(Provider, Provider.id == Booking.provider_id)
+        .join(Source, Source.id == Booking.source_id)
+        .where(
+            Booking.person_id == person_id,
+            Booking.range_start_utc < window_end,
+            or_(Booking.range_end_utc.is_(None), Booking.range_end_utc >= window_start),
+        )
+    ).all()
+    found: list[Occurrence] = []
+    series: dict[tuple[int, str], list[Any]] = defaultdict(list)
+    for row in rows:
+        if row.recurrence_ics is None:
+            if overlaps(row.start_utc, row.end_utc, window_start, window_end):
+                found.append(_occurrence(row, "", row.start_utc, row.end_utc, row.start_date,
+                                         row.end_date))
+        else:
+            series[(row.source_id, row.uid)].append(row)
+    for parts in series.values():
+        found.extend(_expand_series(parts, window_start, window_end, zone))
+    merged = merge_sources(found)
+    return sorted(mark_overlaps(merged), key=lambda o: (o.start, o.end, o.title, o.uid))
+
+
+def _expand_series(
+    parts: list[Any], window_start: datetime, window_end: datetime, zone: ZoneInfo
+) -> list[Occurrence]:
+    master = next((p for p in parts if p.recurrence_key == ""), None)
+    overrides = {p.recurrence_key: p for p in parts if p.recurrence_key}
+    result = []
+    # Ask the library for a day more on each side: all-day dates are judged in our zone below.
+    times = expand(
+        [p.recurrence_ics for p in parts],
+        window_start - timedelta(days=1),
+        window_end + timedelta(days=1),
+    )
+    for key, start, end in times:
+        row = overrides.get(key) or master or next(iter(overrides.values()))
+        if isinstance(start, datetime):
+            start_utc, end_utc = start.astimezone(UTC), end.astimezone(UTC)  # type: ignore[union-attr]
+            start_date = end_date = None
+        else:
+            start_utc, end_utc = local_midnight(start, zone), local_midnight(end, zone)  # type: ignore[arg-type]
+            start_date, end_date = start, end
+        if not overlaps(start_utc, end_utc, window_start, window_end):
+            continue
+        result.append(_occurrence(row, key, start_utc, end_utc, start_date, end_date))  # type: ignore[arg-type]
+    return result
+
+
+def _occurrence(
+    row: Any, key: str, start: datetime, end: datetime, start_date: date | None,
+    end_date: date | None,
+) -> Occurrence:
+    status = row.status.value
+    if row.cancelled_from_utc is not None and start >= row.cancelled_from_utc:
+        status = "cancelled"
+    return Occurrence(
+        booking_id=row.id,
+        uid=row.uid,
+        recurrence_key=key,
+        start=start,
+        end=end,
+        all_day=row.all_day,
+        start_date=start_date,
+        end_date=end_date,
+        title=row.title,
+        location=row.location,
+        provider_id=row.provider_id,
+        provider=row.provider_name,
+        provider_kind=row.provider_kind.value,
+        source=row.source_name,
+        status=status,
+        transparent=row.transparent,
+        mode=row.mode.value,
+        practitioner_name=row.practitioner_name,
+        origin=row.origin.value,
+    )
+
+
+BUSY_TITLE = "Upptagen"
+
+
+def redact(occ: Occurrence, level: ViewLevel) -> Occurrence:
+    """Hide what the viewer may not see: busy-only keeps the time, time+place the place."""
+    if level == ViewLevel.FULL:
+        return occ
+    keep_place = level == ViewLevel.TIME_PLACE
+    return dataclasses.replace(
+        occ,
+        uid=f"busy-{occ.booking_id}-{occ.recurrence_key}" if not keep_place else occ.uid,
+        title=BUSY_TITLE,
+        location=occ.location if keep_place else "",
+        provider="" if not keep_place else occ.provider,
+        provider_kind="" if not keep_place else occ.provider_kind,
+        source="",
+        practitioner_name=None,
+        mode="in_person" if not keep_place else occ.mode,
+        also_from=(),
+        likely_duplicate_of=(),
+        overlaps=(),
+        detail_hidden=True,
+    )
+
+
+def _visible(occurrences: list[Occurrence], access: Access) -> list[Occurrence]:
+    shown = [redact(o, access.level_for(o.provider_id)) for o in occurrences]
+    if all(not o.detail_hidden for o in shown):
+        return shown
+    # Overlaps are recomputed on what the viewer sees, so no hidden uid leaks through them.
+    return mark_overlaps([dataclasses.replace(o, overlaps=()) for o in shown])
+
+
+def read_calendar(
+    session: Session,
+    actor: Actor,
+    person_id: int,
+    first_day: date,
+    end_day: date,
+    *,
+    now: datetime,
+    max_days: int,
+) -> CalendarView:
+    """The person's merged calendar as ``actor`` may see it; audits and commits the read."""
+    check_range(first_day, end_day, max_days)
+    access = authorize(session, actor, person_id, "calendar.read", now=now)
+    person = session.get(Person, person_id)
+    if person is None:
+        raise DomainError("person.not_found", "no such person")
+    zone = ZoneInfo(person.timezone)
+    occurrences = merged_calendar(
+        session, person_id, first_day, end_day, zone=zone, max_days=max_days
+    )
+    session.commit()
+    return CalendarView(
+        person_id=person.id,
+        person_name=person.name,
+        timezone=person.timezone,
+        first_day=first_day,
+        end_day=end_day,
+        occurrences=_visible(occurrences, access),
+    )
+
+
+def occurrence_json(occ: Occurrence, zone: ZoneInfo) -> dict[str, Any]:
+    """The API/CLI shape of one occurrence (local times with offset, all-day as dates)."""
+    if occ.all_day and occ.start_date is not None and occ.end_date is not None:
+        start, end = occ.start_date.isoformat(), occ.end_date.isoformat()
+    else:
+        start = occ.start.astimezone(zone).isoformat()
+        end = occ.end.astimezone(zone).isoformat()
+    return {
+        "uid": occ.uid,
+        "recurrence_id": key_to_iso(occ.recurrence_key),
+        "start": start,
+        "end": end,
+        "all_day": occ.all_day,
+        "title": occ.title,
+        "location": occ.location,
+        "provider": occ.provider,
+        "provider_kind": occ.provider_kind,
+        "status": occ.status,
+        "source": occ.source,
+        "overlaps": list(occ.overlaps),
+        "also_from": [
+            {"provider": p.provider, "provider_kind": p.provider_kind, "source": p.source}
+            for p in occ.also_from
+        ],
+        "likely_duplicate_of": list(occ.likely_duplicate_of),
+        "booking_id": occ.booking_id,
+        "details_hidden": occ.detail_hidden,
+    }
+
+
+def occurrence_text(occ: Occurrence, zone: ZoneInfo) -> str:
+    """One human-readable line per occurrence, for the CLI."""
+    if occ.all_day and occ.start_date is not None:
+        when = f"{occ.start_date.isoformat()} (all day)"
+    else:
+        start, end = occ.start.astimezone(zone), occ.end.astimezone(zone)
+        when = f"{start:%Y-%m-%d %H:%M}-{end:%H:%M}"
+    flags = []
+    if occ.status != "confirmed":
+        flags.append(occ.status.upper())
+    if occ.overlaps:
+        flags.append("OVERLAP")
+    suffix = f" [{', '.join(flags)}]" if flags else ""
+    place = f" @ {occ.location}" if occ.location else ""
+    return f"{when}  {occ.title}{place} ({occ.provider}){suffix}"
+
+
+@dataclass(frozen=True)
+class BookingDetail:
+    """One booking as the viewer may see it, with the occurrence asked for."""
+
+    booking: Booking
+    level: ViewLevel
+    start: datetime
+    end: datetime
+    status: str
+    timezone: str
+
+
+def read_booking(
+    session: Session, actor: Actor, booking_id: int, occurrence_key: str, *, now: datetime
+) -> BookingDetail:
+    """The booking page's data; audits and commits the read like the calendar does."""
+    booking = session.get(Booking, booking_id)
+    if booking is None:
+        raise DomainError("booking.not_found", "no such booking")
+    access = authorize(session, actor, booking.person_id, "booking.read", now=now)
+    person = session.get(Person, booking.person_id)
+    assert person is not None
+    start, end, status = booking.start_utc, booking.end_utc, booking.status.value
+    if occurrence_key and booking.recurrence_ics is not None:
+        start, end, status = _find_occurrence(session, booking, occurrence_key, person.timezone)
+    session.commit()
+    return BookingDetail(
+        booking=booking,
+        level=access.level_for(booking.provider_id),
+        start=start,
+        end=end,
+        status=status,
+        timezone=person.timezone,
+    )
+
+
+def _find_occurrence(
+    session: Session, booking: Booking, key: str, timezone: str
+) -> tuple[datetime, datetime, str]:
+    zone = ZoneInfo(timezone)
+    day = date(int(key[0:4]), int(key[4:6]), int(key[6:8]))
+    for occ in merged_calendar(
+        session, booking.person_id, day - timedelta(days=2), day + timedelta(days=3),
+        zone=zone, max_days=10,
+    ):
+        if occ.uid == booking.uid and occ.recurrence_key == key:
+            return occ.start, occ.end, occ.status
+    raise DomainError("booking.not_found", "the booking has no such occurrence")

@@ -1,0 +1,40 @@
+"""Dates and times the Swedish way ("tisdag 14 april kl. 10.00"), or the English way."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date
+from flask import Flask
+from flask_babel import get_locale
+
+
+def _locale() -> str:
+    return str(get_locale() or "sv")
+
+
+def long_date(value: date) -> str:
+    """'tisdag 14 april' / 'Tuesday 14 April'."""
+    return format_date(value, "EEEE d MMMM", locale=_locale())
+
+
+def clock(value: datetime, zone: str) -> str:
+    """'kl. 10.00' in Swedish, '10:00' in English, in the person's zone."""
+    local = value.astimezone(ZoneInfo(zone))
+    if _locale() == "sv":
+        return f"kl. {local:%H.%M}"
+    return f"{local:%H:%M}"
+
+
+def time_only(value: datetime, zone: str) -> str:
+    """'10.00' / '10:00'."""
+    local = value.astimezone(ZoneInfo(zone))
+    return f"{local:%H.%M}" if _locale() == "sv" else f"{local:%H:%M}"
+
+
+def init_app(app: Flask) -> None:
+    """Make the formatters available in templates."""
+    app.jinja_env.filters["long_date"] = long_date
+    app.jinja_env.globals["clock"] = clock
+    app.jinja_env.globals["time_only"] = time_only

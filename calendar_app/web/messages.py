@@ -1,0 +1,34 @@
+"""Stable error codes turned into words for people, in the visitor's language."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+_MESSAGES = {
+    "ics.too_large": _l("The file is too large."),
+    "ics.empty": _l("The file is empty."),
+    "ics.not_calendar": _l("The file is not a calendar file (iCalendar, .ics)."),
+    "ics.encoding": _l("The file's text encoding is broken."),
+    "ics.damaged": _l("The file is damaged and could not be read. Nothing was imported."),
+    "ics.no_calendar": _l("The file holds data outside a calendar. Nothing was imported."),
+    "ics.mixed_methods": _l("The file mixes different kinds of calendar messages."),
+    "ics.method_unsupported": _l("The file is a calendar reply, not a list of bookings."),
+    "event.damaged": _l("the event is damaged"),
+    "event.no_start": _l("the event has no start time"),
+    "event.end_before_start": _l("the event ends before it starts"),
+    "event.unknown_tzid": _l("the event uses an unknown time zone"),
+    "event.rrule_invalid": _l("the event's repeat rule cannot be used"),
+    "event.rrule_too_frequent": _l("the event repeats more often than daily"),
+    "event.date_out_of_range": _l("the event lies before 1900 or after 2199"),
+    "range.invalid": _l("The end date must come after the start date."),
+    "range.too_long": _l("Choose a period of at most 400 days."),
+    "provider.kind_mismatch": _l("A unit with that name exists with another kind."),
+    "provider.name_missing": _l("Write the name of the unit."),
+    "source.builtin": _l("That source name is reserved."),
+}
+
+
+def error_text(code: str, fallback: str) -> str:
+    """The visitor-language text for ``code``, or ``fallback`` if the code is unknown."""
+    message = _MESSAGES.get(code)
+    return str(message) if message is not None else fallback

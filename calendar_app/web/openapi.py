@@ -1,0 +1,120 @@
+"""The OpenAPI 3.1 document of /api/v1, written out so that it is reviewed like code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "examples": ["range.too_long"]},
+                "message": {"type": "string"},
+            },
+        }
+    },
+}
+
+OCCURRENCE = {
+    "type": "object",
+    "required": [
+        "uid", "recurrence_id", "start", "end", "all_day", "title", "location", "provider",
+        "provider_kind", "status", "source", "overlaps",
+    ],
+    "properties": {
+        "uid": {"type": "string"},
+        "recurrence_id": {
+            "type": ["string", "null"],
+            "description": "RECURRENCE-ID of a series occurrence: ISO 8601 UTC, or a date",
+        },
+        "start": {
+            "type": "string",
+            "description": "local time with offset; YYYY-MM-DD for all-day",
+            "examples": ["2026-03-30T10:00:00+02:00"],
+        },
+        "end": {"type": "string", "description": "exclusive; YYYY-MM-DD for all-day"},
+        "all_day": {"type": "boolean"},
+        "title": {"type": "string"},
+        "location": {"type": "string"},
+        "provider": {"type": "string"},
+        "provider_kind": {"type": "string", "enum": ["region", "municipality", "other",
+                                                     "personal", ""]},
+        "status": {"type": "string", "enum": ["confirmed", "tentative", "cancelled"]},
+        "source": {"type": "string"},
+        "overlaps": {"type": "array", "items": {"type": "string"},
+                     "description": "uids this occurrence clashes with ([start, end))"},
+        "also_from": {"type": "array", "items": {"type": "object"}},
+        "likely_duplicate_of": {"type": "array", "items": {"type": "string"}},
+        "booking_id": {"type": "integer"},
+        "details_hidden": {"type": "boolean"},
+    },
+}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {
+        str(code): {
+            "description": "error with a stable code",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for code in codes
+    }
+
+
+def document() -> dict[str, Any]:
+    """Return the OpenAPI document."""
+    date_param = {"type": "string", "format": "date"}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Personkalendern API",
+            "version": "1",
+            "description": "One merged calendar per person. Sign in first; the session "
+            "cookie authenticates. Reads of someone else's calendar are audited.",
+        },
+        "paths": {
+            "/api/v1/people/{person_id}/calendar": {
+                "get": {
+                    "operationId": "getCalendar",
+                    "summary": "Merged calendar for [from, to) in the person's time zone",
+                    "parameters": [
+                        {"name": "person_id", "in": "path", "required": True,
+                         "schema": {"type": "integer"}},
+                        {"name": "from", "in": "query", "required": True, "schema": date_param,
+                         "description": "first day, inclusive"},
+                        {"name": "to", "in": "query", "required": True, "schema": date_param,
+                         "description": "last day, exclusive; at most about 400 days after from"},
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "the occurrences overlapping the range, by start",
+                            "content": {"application/json": {"schema": {
+                                "type": "object",
+                                "properties": {
+                                    "person_id": {"type": "integer"},
+                                    "timezone": {"type": "string"},
+                                    "from": date_param,
+                                    "to": date_param,
+                                    "occurrences": {"type": "array", "items": {
+                                        "$ref": "#/components/schemas/Occurrence"}},
+                                },
+                            }}},
+                        },
+                        **_errors(400, 401, 403),
+                    },
+                }
+            },
+            "/api/v1/me": {
+                "get": {
+                    "operationId": "getMe",
+                    "summary": "The signed-in account",
+                    "responses": {"200": {"description": "account"}, **_errors(401)},
+                }
+            },
+        },
+        "components": {"schemas": {"Error": ERROR, "Occurrence": OCCURRENCE}},
+    }
