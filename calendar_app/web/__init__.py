@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from calendar_app.db import now_utc
 from calendar_app.services import accounts
-from calendar_app.web import formatting
+from calendar_app.web import errors, formatting
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -65,6 +65,8 @@ def init_app(app: Flask) -> None:
         if request.path != "/healthz" and not request.path.startswith("/static/"):
             response.headers.setdefault("Cache-Control", "no-store")
         return response
+
+    errors.init_app(app)
 
     from calendar_app.web import api, auth, health, person
 

@@ -36,5 +36,7 @@ def time_only(value: datetime, zone: str) -> str:
 def init_app(app: Flask) -> None:
     """Make the formatters available in templates."""
     app.jinja_env.filters["long_date"] = long_date
+    app.jinja_env.filters["tz"] = ZoneInfo
+    app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.globals["clock"] = clock
     app.jinja_env.globals["time_only"] = time_only
