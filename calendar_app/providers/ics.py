@@ -9,15 +9,17 @@ zone known only from a custom VTIMEZONE is converted to UTC.
 from __future__ import annotations
 
 import codecs
+import functools
 import hashlib
 import warnings
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import icalendar
 import x_wr_timezone
+from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from calendar_app.domain.bookings import IncomingBooking, ReadResult, SkippedEvent
 from calendar_app.domain.recurrence import first_occurrences, recurrence_key
@@ -102,7 +104,9 @@ def _method(calendar: icalendar.Component) -> str | None:
 
 
 def _read_calendars(components: list[icalendar.Component], zone: ZoneInfo) -> ReadResult:
-    if not components or any(c.name != "VCALENDAR" for c in components):
+    if not components:
+        raise ProviderError("ics.damaged", "the file holds no complete VCALENDAR object")
+    if any(c.name != "VCALENDAR" for c in components):
         raise ProviderError(
             "ics.no_calendar", "the file holds data outside a VCALENDAR object"
         )
@@ -281,8 +285,30 @@ def _normalise_value(value: date, tzid: str | None, zone: tzinfo) -> date | date
         value = value.replace(tzinfo=zone)  # floating time: the person's own zone
     if isinstance(value.tzinfo, ZoneInfo) or _is_utc(value.tzinfo):
         return value
+    known = iana_zone(str(tzid)) if tzid else None
+    if known is not None:
+        # A file's own VTIMEZONE for a zone we know by name (Exchange writes Windows names
+        # with simplified rules): the IANA rules are the better truth for the wall-clock time.
+        return value.replace(tzinfo=known)
     # A zone defined only by a custom VTIMEZONE: keep the instant, in UTC.
     return value.astimezone(UTC)
+
+
+@functools.lru_cache(maxsize=512)
+def iana_zone(tzid: str) -> ZoneInfo | None:
+    """The IANA zone a TZID names: itself, a Windows name, or a vendor-prefixed name."""
+    cleaned = tzid.strip().strip('"').strip("/")
+    candidates = [cleaned]
+    if cleaned in WINDOWS_TO_OLSON:
+        candidates.append(WINDOWS_TO_OLSON[cleaned])
+    parts = cleaned.split("/")
+    candidates += ["/".join(parts[i:]) for i in range(1, len(parts))]
+    for name in candidates:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder such as "Europe"
+            continue
+    return None
 
 
 def _is_utc(tz: tzinfo) -> bool:

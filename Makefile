@@ -1,0 +1,55 @@
+# The two commands of the quick start: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run test lint bench translations install install-dev clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+## Set up, create/upgrade the SQLite database under instance/, load the demo, serve.
+run: install
+	$(BIN)/calendar-app init-db
+	$(BIN)/calendar-app demo
+	$(BIN)/calendar-app run --host $(HOST) --port $(PORT)
+
+## Set up (PostgreSQL running, Chromium installed), lint, type-check and run every test.
+test: install-dev
+	bash scripts/ensure-test-env.sh
+	$(BIN)/ruff check calendar_app tests bench
+	$(BIN)/mypy
+	TEST_DATABASE_URL="$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}" \
+		$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(BIN)/ruff check calendar_app tests bench
+	$(BIN)/mypy
+
+## Benchmarks (not part of `make test`); figures go to docs/benchmarks.md.
+bench: install-dev
+	$(BIN)/python -m bench.run
+
+## Re-extract messages and recompile the Swedish catalogue after changing UI texts.
+translations: install-dev
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location -o messages.pot .
+	$(BIN)/pybabel update -i messages.pot -d calendar_app/translations --no-location
+	$(BIN)/pybabel compile -d calendar_app/translations
+	rm -f messages.pot
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache dist build

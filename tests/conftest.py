@@ -1,0 +1,115 @@
+"""Fixtures: app -> client, a database per backend (SQLite always, PostgreSQL when
+TEST_DATABASE_URL is set; on CI it must be), a fixed clock, and corpus paths."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from calendar_app import create_app
+from calendar_app.db import Base
+from calendar_app.migrations import upgrade
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT.parent / "shared" / "corpus"
+ICS = CORPUS / "ics"
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # a Monday; tests pass it explicitly
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def _pg_url() -> str | None:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url and os.environ.get("CI"):
+        pytest.exit("CI must set TEST_DATABASE_URL: the PostgreSQL tests may not skip", 2)
+    return url
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """A migrated, empty database for this test session, one per backend."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("db") / "test.sqlite3"
+        url = make_url(f"sqlite:///{path}")
+        engine = create_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
+        return
+    base = _pg_url()
+    if not base:
+        pytest.skip("TEST_DATABASE_URL is not set (make test sets it)")
+    schema = f"pk_test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    engine = create_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def _empty_tables(app: Flask) -> None:
+    engine = app.extensions["engine"]
+    tables = list(reversed(Base.metadata.sorted_tables))
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(table.delete())
+
+
+@pytest.fixture
+def app(database_url, tmp_path: Path) -> Iterator[Flask]:
+    """The application on the backend under test; its tables are emptied afterwards."""
+    application = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": database_url.render_as_string(hide_password=False),
+            "SECRET_KEY": "test-secret",
+            "WTF_CSRF_ENABLED": False,
+        }
+    )
+    application.instance_path = str(tmp_path)
+    try:
+        yield application
+    finally:
+        _empty_tables(application)
+        application.extensions["engine"].dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[Session]:
+    db = app.extensions["session_factory"]()
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+@pytest.fixture
+def now() -> datetime:
+    return NOW

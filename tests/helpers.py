@@ -1,0 +1,55 @@
+"""Small builders shared by the tests."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from calendar_app.models import Person, ProviderKind
+from calendar_app.services.imports import ImportSummary, import_ics_file
+
+PNR_ALVA = "199001012385"  # Skatteverket test personnummer
+PNR_BO = "198001022386"
+
+
+def add_person(session: Session, now: datetime, pnr: str = PNR_ALVA, name: str = "Alva") -> Person:
+    person = Person(personnummer=pnr, name=name, timezone="Europe/Stockholm", created_at=now)
+    session.add(person)
+    session.commit()
+    return person
+
+
+def vcalendar(*events: str, method: str | None = None, extra: str = "") -> bytes:
+    """A VCALENDAR around VEVENT bodies (each given without BEGIN/END lines)."""
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//test//EN"]
+    if method:
+        lines.append(f"METHOD:{method}")
+    if extra:
+        lines.append(extra)
+    for body in events:
+        lines += ["BEGIN:VEVENT", *[ln.strip() for ln in body.strip().splitlines()], "END:VEVENT"]
+    lines.append("END:VCALENDAR")
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def event(uid: str, start: str, end: str, summary: str = "Besök", **props: str) -> str:
+    """A VEVENT body with times given as they appear after DTSTART (e.g. ';TZID=...:2026...')."""
+    lines = [f"UID:{uid}", f"DTSTART{start}", f"DTEND{end}", f"SUMMARY:{summary}"]
+    lines += [f"{k.replace('_', '-')}:{v}" for k, v in props.items()]
+    return "\n".join(lines)
+
+
+def do_import(
+    session: Session,
+    person: Person,
+    data: bytes,
+    now: datetime,
+    provider: str = "Vuxenpsykiatrin Växjö",
+    kind: ProviderKind | None = ProviderKind.REGION,
+    source: str = "file",
+) -> ImportSummary:
+    return import_ics_file(
+        session, person_id=person.id, provider_name=provider, provider_kind=kind,
+        source_name=source, data=data, now=now, max_bytes=10 * 1024 * 1024,
+    )
