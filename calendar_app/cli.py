@@ -118,7 +118,7 @@ def person_add(pnr: str, name: str, phone: str | None, timezone: str | None) -> 
 @click.option("--provider", "provider_name", required=True, help="the unit's name")
 @click.option("--kind", default=None, help="region, municipality, other or personal")
 @click.option("--source", "source_name", default="file", show_default=True)
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @reports_errors
 def import_command(
     pnr: str, provider_name: str, kind: str | None, source_name: str, file: Path
@@ -130,13 +130,19 @@ def import_command(
     with _session() as session:
         person = find_person(session, pnr, today=now.date())
         summary = import_ics_file(
-            session, person_id=person.id, provider_name=provider_name,
-            provider_kind=provider_kind, source_name=source_name, data=data, now=now,
+            session,
+            person_id=person.id,
+            provider_name=provider_name,
+            provider_kind=provider_kind,
+            source_name=source_name,
+            data=data,
+            now=now,
             max_bytes=current_app.config["MAX_ICS_BYTES"],
         )
     for skipped in summary.skipped:
-        click.echo(f"skipped {skipped.uid or '(no UID)'}: {skipped.code}: {skipped.reason}",
-                   err=True)
+        click.echo(
+            f"skipped {skipped.uid or '(no UID)'}: {skipped.code}: {skipped.reason}", err=True
+        )
     click.echo(summary.line())
 
 
@@ -160,7 +166,12 @@ def calendar_command(pnr: str, first: str, end: str, fmt: str) -> None:
     with _session() as session:
         person = find_person(session, pnr, today=now.date())
         view = calendar_service.read_calendar(
-            session, Actor.operator(), person.id, first_day, end_day, now=now,
+            session,
+            Actor.operator(),
+            person.id,
+            first_day,
+            end_day,
+            now=now,
             max_days=current_app.config["MAX_QUERY_DAYS"],
         )
     zone = ZoneInfo(view.timezone)

@@ -71,7 +71,9 @@ def validate(config: dict[str, Any]) -> None:
             f"{', '.join(SUPPORTED_DATABASES)} (e.g. postgresql+psycopg://user@host/dbname)"
         )
     if backend == "postgresql" and url.get_driver_name() != "psycopg":
-        raise ConfigError("CALENDAR_APP_DATABASE_URL: use the psycopg driver (postgresql+psycopg://)")
+        raise ConfigError(
+            "CALENDAR_APP_DATABASE_URL: use the psycopg driver (postgresql+psycopg://)"
+        )
     config["DATABASE_URL"] = url
     try:
         ZoneInfo(str(config["DEFAULT_TIMEZONE"]))

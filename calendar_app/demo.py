@@ -38,22 +38,33 @@ class Unit:
     address: str
 
 
-PSYKIATRI = Unit("Vuxenpsykiatrin Växjö", ProviderKind.REGION, "0470-58 60 00",
-                 "Sigfridsvägen 9, 352 46 Växjö")
-VARDCENTRAL = Unit("Vårdcentralen Teleborg", ProviderKind.REGION, "0470-58 79 00",
-                   "Bollvägen 2, 352 55 Växjö")
-BOENDESTOD = Unit("Boendestöd Växjö kommun", ProviderKind.MUNICIPALITY, "0470-410 00",
-                  "Västra Esplanaden 18, 352 31 Växjö")
-OMBUD = Unit("Personligt ombud Kronoberg", ProviderKind.MUNICIPALITY, "0470-410 10",
-             "Kungsgatan 8, 352 33 Växjö")
+PSYKIATRI = Unit(
+    "Vuxenpsykiatrin Växjö", ProviderKind.REGION, "0470-58 60 00", "Sigfridsvägen 9, 352 46 Växjö"
+)
+VARDCENTRAL = Unit(
+    "Vårdcentralen Teleborg", ProviderKind.REGION, "0470-58 79 00", "Bollvägen 2, 352 55 Växjö"
+)
+BOENDESTOD = Unit(
+    "Boendestöd Växjö kommun",
+    ProviderKind.MUNICIPALITY,
+    "0470-410 00",
+    "Västra Esplanaden 18, 352 31 Växjö",
+)
+OMBUD = Unit(
+    "Personligt ombud Kronoberg",
+    ProviderKind.MUNICIPALITY,
+    "0470-410 10",
+    "Kungsgatan 8, 352 33 Växjö",
+)
 
 
 def _at(day: date, hour: int, minute: int = 0) -> datetime:
     return datetime.combine(day, time(hour, minute), tzinfo=ZONE)
 
 
-def _event(uid: str, start: datetime, minutes: int, title: str, place: str,
-           **extra: str) -> icalendar.Event:
+def _event(
+    uid: str, start: datetime, minutes: int, title: str, place: str, **extra: str
+) -> icalendar.Event:
     event = icalendar.Event()
     event.add("UID", f"{uid}@demo.personkalendern.se")
     event.add("DTSTART", start)
@@ -78,34 +89,68 @@ def _calendar(*events: icalendar.Event) -> bytes:
 def demo_files(monday: date) -> dict[Unit, bytes]:
     """Each unit's bookings for the weeks around ``monday`` (the current week's Monday)."""
     nxt = monday + timedelta(days=7)
-    series = _event("boendestod-tisdag", _at(monday - timedelta(days=27), 13), 60,
-                    "Boendestöd", "Hemma")
+    series = _event(
+        "boendestod-tisdag", _at(monday - timedelta(days=27), 13), 60, "Boendestöd", "Hemma"
+    )
     series.add("RRULE", {"FREQ": "WEEKLY", "BYDAY": "TU"})
-    moved = _event("boendestod-tisdag", _at(nxt + timedelta(days=1), 14), 60,
-                   "Boendestöd (flyttad en timme)", "Hemma")
+    moved = _event(
+        "boendestod-tisdag",
+        _at(nxt + timedelta(days=1), 14),
+        60,
+        "Boendestöd (flyttad en timme)",
+        "Hemma",
+    )
     moved.add("RECURRENCE-ID", _at(nxt + timedelta(days=1), 13))
     return {
         # The overlap: Wednesday 10-11 at the clinic and 10.30-11.30 with the ombudsman.
         PSYKIATRI: _calendar(
-            _event("psyk-1", _at(monday + timedelta(days=2), 10), 60,
-                   "Återbesök, sjuksköterska", PSYKIATRI.address,
-                   X_PK_PRACTITIONER="Sara Nilsson",
-                   X_PK_CANCELLATION="Avboka senast 24 timmar före",
-                   X_PK_NO_SHOW_FEE="Uteblivet besök: 400 kr"),
-            _event("psyk-2", _at(nxt, 9), 30, "Telefonsamtal med läkare", "Telefon",
-                   X_PK_MODE="phone", X_PK_PRACTITIONER="Dr. Johan Ek"),
+            _event(
+                "psyk-1",
+                _at(monday + timedelta(days=2), 10),
+                60,
+                "Återbesök, sjuksköterska",
+                PSYKIATRI.address,
+                X_PK_PRACTITIONER="Sara Nilsson",
+                X_PK_CANCELLATION="Avboka senast 24 timmar före",
+                X_PK_NO_SHOW_FEE="Uteblivet besök: 400 kr",
+            ),
+            _event(
+                "psyk-2",
+                _at(nxt, 9),
+                30,
+                "Telefonsamtal med läkare",
+                "Telefon",
+                X_PK_MODE="phone",
+                X_PK_PRACTITIONER="Dr. Johan Ek",
+            ),
         ),
         VARDCENTRAL: _calendar(
-            _event("vc-1", _at(nxt + timedelta(days=3), 8, 30), 20, "Provtagning",
-                   VARDCENTRAL.address, X_PK_TRANSPORT="TRUE"),
+            _event(
+                "vc-1",
+                _at(nxt + timedelta(days=3), 8, 30),
+                20,
+                "Provtagning",
+                VARDCENTRAL.address,
+                X_PK_TRANSPORT="TRUE",
+            ),
         ),
         BOENDESTOD: _calendar(series, moved),
         OMBUD: _calendar(
-            _event("ombud-1", _at(monday + timedelta(days=2), 10, 30), 60,
-                   "Möte med personligt ombud", OMBUD.address),
-            _event("ombud-2", _at(nxt + timedelta(days=4), 15), 60,
-                   "Ansökan bostadstillägg", OMBUD.address,
-                   X_PK_INTERPRETER="arabiska"),
+            _event(
+                "ombud-1",
+                _at(monday + timedelta(days=2), 10, 30),
+                60,
+                "Möte med personligt ombud",
+                OMBUD.address,
+            ),
+            _event(
+                "ombud-2",
+                _at(nxt + timedelta(days=4), 15),
+                60,
+                "Ansökan bostadstillägg",
+                OMBUD.address,
+                X_PK_INTERPRETER="arabiska",
+            ),
         ),
     }
 
@@ -114,8 +159,13 @@ def load_demo(session: Session, *, now: datetime) -> str:
     """Create or refresh the demo; return a one-line summary with the logins."""
     person = session.scalars(select(Person).where(Person.personnummer == PERSONNUMMER)).first()
     if person is None:
-        person = Person(personnummer=PERSONNUMMER, name="Alva Lindqvist",
-                        phone_e164="+46701234567", timezone="Europe/Stockholm", created_at=now)
+        person = Person(
+            personnummer=PERSONNUMMER,
+            name="Alva Lindqvist",
+            phone_e164="+46701234567",
+            timezone="Europe/Stockholm",
+            created_at=now,
+        )
         session.add(person)
         session.flush()
     for unit in (PSYKIATRI, VARDCENTRAL, BOENDESTOD, OMBUD):
@@ -126,22 +176,38 @@ def load_demo(session: Session, *, now: datetime) -> str:
         if session.scalars(select(User.id).where(User.username == username)).first():
             continue
         user = add_user(
-            session, username=username, display_name=display, password=password, role=role,
+            session,
+            username=username,
+            display_name=display,
+            password=password,
+            role=role,
             person_id=person.id if role == Role.PERSON else None,
             provider_id=psykiatri.id if role == Role.CAREGIVER else None,
         )
         if role == Role.HELPER:
-            session.add(HelperGrant(person_id=person.id, helper_user_id=user.id,
-                                    view_level=ViewLevel.TIME_PLACE, basis="närstående",
-                                    granted_utc=now))
+            session.add(
+                HelperGrant(
+                    person_id=person.id,
+                    helper_user_id=user.id,
+                    view_level=ViewLevel.TIME_PLACE,
+                    basis="närstående",
+                    granted_utc=now,
+                )
+            )
     session.commit()
     today = now.astimezone(ZONE).date()
     monday = today - timedelta(days=today.weekday())
     changed = 0
     for unit, data in demo_files(monday).items():
         summary = import_ics_file(
-            session, person_id=person.id, provider_name=unit.name, provider_kind=unit.kind,
-            source_name="demo", data=data, now=now, max_bytes=len(data) + 1,
+            session,
+            person_id=person.id,
+            provider_name=unit.name,
+            provider_kind=unit.kind,
+            source_name="demo",
+            data=data,
+            now=now,
+            max_bytes=len(data) + 1,
         )
         changed += summary.added + summary.updated + summary.cancelled
     logins = ", ".join(f"{u}/{p}" for u, (p, _r, _d) in LOGINS.items())

@@ -50,6 +50,12 @@ def do_import(
     source: str = "file",
 ) -> ImportSummary:
     return import_ics_file(
-        session, person_id=person.id, provider_name=provider, provider_kind=kind,
-        source_name=source, data=data, now=now, max_bytes=10 * 1024 * 1024,
+        session,
+        person_id=person.id,
+        provider_name=provider,
+        provider_kind=kind,
+        source_name=source,
+        data=data,
+        now=now,
+        max_bytes=10 * 1024 * 1024,
     )

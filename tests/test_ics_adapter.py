@@ -31,8 +31,9 @@ def test_utc_times_stay_utc():
 
 
 def test_windows_zone_names_from_exchange_become_iana_zones():
-    result = parse((ICS / "icalendar/issue_836_do_not_quote_tzid.ics").read_bytes(),
-                   default_zone=ZONE)
+    result = parse(
+        (ICS / "icalendar/issue_836_do_not_quote_tzid.ics").read_bytes(), default_zone=ZONE
+    )
     booking = result.bookings[0]
     assert booking.tzid == "America/New_York"
     # 17:00 Eastern on 28 Oct 2024 is EDT (UTC-4)
@@ -40,7 +41,7 @@ def test_windows_zone_names_from_exchange_become_iana_zones():
 
 
 def test_x_wr_timezone_gives_floating_times_their_zone():
-    data = (ICS / "recurring-ical-events/issue_86_x_wr_timezone_without_time_zone_in_dt.ics")
+    data = ICS / "recurring-ical-events/issue_86_x_wr_timezone_without_time_zone_in_dt.ics"
     booking = parse(data.read_bytes(), default_zone="Asia/Tokyo").bookings[0]
     assert booking.tzid not in (None, "Asia/Tokyo", "UTC")
 
@@ -51,8 +52,9 @@ def test_all_day_events_keep_their_dates_and_start_at_local_midnight():
     assert (booking.start_date, booking.end_date) == (date(2026, 3, 29), date(2026, 3, 30))
     assert booking.start_utc == datetime(2026, 3, 28, 23, tzinfo=UTC)
     # the DST day is 23 hours long
-    assert booking.end_utc - booking.start_utc == (datetime(2026, 3, 29, 22, tzinfo=UTC)
-                                                   - datetime(2026, 3, 28, 23, tzinfo=UTC))
+    assert booking.end_utc - booking.start_utc == (
+        datetime(2026, 3, 29, 22, tzinfo=UTC) - datetime(2026, 3, 28, 23, tzinfo=UTC)
+    )
 
 
 def test_duration_gives_the_end():
@@ -69,11 +71,22 @@ def test_a_date_without_end_lasts_one_day_and_a_time_without_end_is_an_instant()
 
 
 def test_status_and_sequence_and_visit_details_are_read():
-    booking = one(vcalendar(event(
-        "a", ":20260302T100000Z", ":20260302T110000Z", STATUS="CANCELLED", SEQUENCE="3",
-        X_PK_MODE="phone", X_PK_INTERPRETER="arabiska", X_PK_TRANSPORT="TRUE",
-        X_PK_PRACTITIONER="Sara Nilsson", LOCATION="Sigfridsvägen 9",
-    )))
+    booking = one(
+        vcalendar(
+            event(
+                "a",
+                ":20260302T100000Z",
+                ":20260302T110000Z",
+                STATUS="CANCELLED",
+                SEQUENCE="3",
+                X_PK_MODE="phone",
+                X_PK_INTERPRETER="arabiska",
+                X_PK_TRANSPORT="TRUE",
+                X_PK_PRACTITIONER="Sara Nilsson",
+                LOCATION="Sigfridsvägen 9",
+            )
+        )
+    )
     assert booking.status == "cancelled"
     assert booking.sequence == 3
     assert booking.mode == "phone"
@@ -84,28 +97,45 @@ def test_status_and_sequence_and_visit_details_are_read():
 
 
 def test_a_series_is_stored_with_its_rule_and_an_open_end():
-    booking = one(vcalendar(event(
-        "s", ";TZID=Europe/Stockholm:20260303T130000", ";TZID=Europe/Stockholm:20260303T140000",
-        RRULE="FREQ=WEEKLY;BYDAY=TU",
-    )))
+    booking = one(
+        vcalendar(
+            event(
+                "s",
+                ";TZID=Europe/Stockholm:20260303T130000",
+                ";TZID=Europe/Stockholm:20260303T140000",
+                RRULE="FREQ=WEEKLY;BYDAY=TU",
+            )
+        )
+    )
     assert booking.recurrence_ics is not None and "RRULE:FREQ=WEEKLY" in booking.recurrence_ics
     assert booking.range_end_utc is None
 
 
 def test_a_counted_series_knows_its_last_end():
-    booking = one(vcalendar(event(
-        "s", ";TZID=Europe/Stockholm:20260303T130000", ";TZID=Europe/Stockholm:20260303T140000",
-        RRULE="FREQ=WEEKLY;COUNT=3",
-    )))
+    booking = one(
+        vcalendar(
+            event(
+                "s",
+                ";TZID=Europe/Stockholm:20260303T130000",
+                ";TZID=Europe/Stockholm:20260303T140000",
+                RRULE="FREQ=WEEKLY;COUNT=3",
+            )
+        )
+    )
     assert booking.range_end_utc == datetime(2026, 3, 17, 13, tzinfo=UTC)
 
 
 def test_an_override_is_keyed_by_its_recurrence_id_in_utc():
     data = vcalendar(
-        event("s", ";TZID=Europe/Stockholm:20260303T130000",
-              ";TZID=Europe/Stockholm:20260303T140000", RRULE="FREQ=WEEKLY"),
-        event("s", ";TZID=Europe/Stockholm:20260310T150000",
-              ";TZID=Europe/Stockholm:20260310T160000")
+        event(
+            "s",
+            ";TZID=Europe/Stockholm:20260303T130000",
+            ";TZID=Europe/Stockholm:20260303T140000",
+            RRULE="FREQ=WEEKLY",
+        ),
+        event(
+            "s", ";TZID=Europe/Stockholm:20260310T150000", ";TZID=Europe/Stockholm:20260310T160000"
+        )
         + "\nRECURRENCE-ID;TZID=Europe/Stockholm:20260310T130000",
     )
     keys = sorted(b.recurrence_key for b in parse(data, default_zone=ZONE).bookings)
@@ -114,19 +144,27 @@ def test_an_override_is_keyed_by_its_recurrence_id_in_utc():
 
 @pytest.mark.parametrize(
     ("method", "complete", "cancel_only"),
-    [(None, True, False), ("PUBLISH", True, False), ("REQUEST", False, False),
-     ("CANCEL", False, True)],
+    [
+        (None, True, False),
+        ("PUBLISH", True, False),
+        ("REQUEST", False, False),
+        ("CANCEL", False, True),
+    ],
 )
 def test_method_decides_whether_a_read_is_complete(method, complete, cancel_only):
-    result = parse(vcalendar(event("a", ":20260302T100000Z", ":20260302T110000Z"),
-                             method=method), default_zone=ZONE)
+    result = parse(
+        vcalendar(event("a", ":20260302T100000Z", ":20260302T110000Z"), method=method),
+        default_zone=ZONE,
+    )
     assert (result.complete, result.cancel_only) == (complete, cancel_only)
 
 
 def test_a_reply_is_refused_as_not_publishing_bookings():
     with pytest.raises(ProviderError) as info:
-        parse(vcalendar(event("a", ":20260302T100000Z", ":20260302T110000Z"), method="REPLY"),
-              default_zone=ZONE)
+        parse(
+            vcalendar(event("a", ":20260302T100000Z", ":20260302T110000Z"), method="REPLY"),
+            default_zone=ZONE,
+        )
     assert info.value.code == "ics.method_unsupported"
 
 
@@ -138,8 +176,7 @@ def test_a_reply_is_refused_as_not_publishing_bookings():
         (b"<!doctype html><html><body>Logga in</body></html>", "ics.not_calendar"),
         (b"Hello, this is not a calendar", "ics.not_calendar"),
         (b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nEND:VCALENDAR\r\n", "ics.damaged"),
-        (b"BEGIN:VEVENT\r\nUID:x\r\nDTSTART:20260101T100000Z\r\nEND:VEVENT\r\n",
-         "ics.no_calendar"),
+        (b"BEGIN:VEVENT\r\nUID:x\r\nDTSTART:20260101T100000Z\r\nEND:VEVENT\r\n", "ics.no_calendar"),
     ],
 )
 def test_files_damaged_as_a_whole_are_refused_with_a_code(data, code):

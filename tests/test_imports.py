@@ -62,8 +62,12 @@ def test_an_older_sequence_does_not_overwrite_a_newer_one(session, now):
 
 def test_a_complete_read_cancels_missing_future_bookings_but_leaves_the_past(session, now):
     person = add_person(session, now)
-    do_import(session, person, vcalendar(event("past", *PAST), event("future", *FUTURE),
-                                         event("kept", *FUTURE2)), now)
+    do_import(
+        session,
+        person,
+        vcalendar(event("past", *PAST), event("future", *FUTURE), event("kept", *FUTURE2)),
+        now,
+    )
     summary = do_import(session, person, vcalendar(event("kept", *FUTURE2)), now)
     session.expire_all()
     stored = rows(session, person)
@@ -78,8 +82,7 @@ def test_a_cancelled_booking_that_comes_back_is_confirmed_again(session, now):
     person = add_person(session, now)
     do_import(session, person, vcalendar(event("a", *FUTURE), event("b", *FUTURE2)), now)
     do_import(session, person, vcalendar(event("b", *FUTURE2)), now)
-    summary = do_import(session, person, vcalendar(event("a", *FUTURE), event("b", *FUTURE2)),
-                        now)
+    summary = do_import(session, person, vcalendar(event("a", *FUTURE), event("b", *FUTURE2)), now)
     session.expire_all()
     assert summary.updated == 1
     assert rows(session, person)["a"].status == BookingStatus.CONFIRMED
@@ -87,8 +90,12 @@ def test_a_cancelled_booking_that_comes_back_is_confirmed_again(session, now):
 
 def test_a_series_that_vanishes_after_it_started_is_cancelled_from_now_on(session, now):
     person = add_person(session, now)
-    series = event("weekly", ";TZID=Europe/Stockholm:20261103T130000",
-                   ";TZID=Europe/Stockholm:20261103T140000", RRULE="FREQ=WEEKLY")
+    series = event(
+        "weekly",
+        ";TZID=Europe/Stockholm:20261103T130000",
+        ";TZID=Europe/Stockholm:20261103T140000",
+        RRULE="FREQ=WEEKLY",
+    )
     do_import(session, person, vcalendar(series, event("other", *FUTURE)), now)
     do_import(session, person, vcalendar(event("other", *FUTURE)), now)
     session.expire_all()
@@ -100,8 +107,9 @@ def test_a_series_that_vanishes_after_it_started_is_cancelled_from_now_on(sessio
 def test_request_and_cancel_messages_touch_only_the_uids_they_name(session, now):
     person = add_person(session, now)
     do_import(session, person, vcalendar(event("a", *FUTURE), event("b", *FUTURE2)), now)
-    request = do_import(session, person,
-                        vcalendar(event("c", *FUTURE, SUMMARY_X="new"), method="REQUEST"), now)
+    request = do_import(
+        session, person, vcalendar(event("c", *FUTURE, SUMMARY_X="new"), method="REQUEST"), now
+    )
     assert (request.added, request.cancelled) == (1, 0)
     cancel = do_import(session, person, vcalendar(event("a", *FUTURE), method="CANCEL"), now)
     session.expire_all()
@@ -138,8 +146,9 @@ def test_a_file_damaged_as_a_whole_stores_nothing_and_keeps_what_was_there(sessi
 
 def test_a_damaged_event_is_skipped_and_its_stored_booking_stays_untouched(session, now):
     person = add_person(session, now)
-    do_import(session, person, vcalendar(event("a", *FUTURE, SUMMARY_X="1"),
-                                         event("b", *FUTURE2)), now)
+    do_import(
+        session, person, vcalendar(event("a", *FUTURE, SUMMARY_X="1"), event("b", *FUTURE2)), now
+    )
     stored_a = rows(session, person)["a"]
     hash_before = stored_a.content_hash
     damaged = vcalendar("UID:a\nDTSTART:BROKEN\nSUMMARY:changed", event("b", *FUTURE2))
@@ -162,8 +171,15 @@ def test_the_same_uid_from_two_sources_is_stored_once_per_source(session, now):
 
 def test_every_booking_knows_its_provider_source_and_when_it_was_last_seen(session, now):
     person = add_person(session, now)
-    do_import(session, person, vcalendar(event("a", *FUTURE)), now,
-              provider="Boendestöd Växjö kommun", kind=ProviderKind.MUNICIPALITY, source="feed")
+    do_import(
+        session,
+        person,
+        vcalendar(event("a", *FUTURE)),
+        now,
+        provider="Boendestöd Växjö kommun",
+        kind=ProviderKind.MUNICIPALITY,
+        source="feed",
+    )
     booking = rows(session, person)["a"]
     assert booking.provider.name == "Boendestöd Växjö kommun"
     assert booking.provider.kind == ProviderKind.MUNICIPALITY
@@ -175,8 +191,9 @@ def test_a_provider_kind_that_contradicts_the_registered_one_is_refused(session,
     person = add_person(session, now)
     do_import(session, person, vcalendar(event("a", *FUTURE)), now, kind=ProviderKind.REGION)
     with pytest.raises(DomainError) as info:
-        do_import(session, person, vcalendar(event("b", *FUTURE)), now,
-                  kind=ProviderKind.MUNICIPALITY)
+        do_import(
+            session, person, vcalendar(event("b", *FUTURE)), now, kind=ProviderKind.MUNICIPALITY
+        )
     assert info.value.code == "provider.kind_mismatch"
     session.rollback()
     assert "b" not in rows(session, person)

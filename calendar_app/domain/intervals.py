@@ -43,9 +43,7 @@ def overlapping_pairs(items: Sequence[Interval]) -> dict[Hashable, set[Hashable]
         ):
             heapq.heappop(active)
         for _end, _i, other in active:
-            if other.key != item.key and overlaps(
-                other.start, other.end, item.start, item.end
-            ):
+            if other.key != item.key and overlaps(other.start, other.end, item.start, item.end):
                 result[item.key].add(other.key)
                 result[other.key].add(item.key)
         heapq.heappush(active, (item.end, index, item))

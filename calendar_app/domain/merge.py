@@ -93,7 +93,7 @@ def mark_overlaps(items: Sequence[Occurrence]) -> list[Occurrence]:
     result = list(items)
     for index, others in pairs.items():
         assert isinstance(index, int)
-        uids = sorted({items[i].uid for i in others if isinstance(i, int)})  # type: ignore[index]
+        uids = sorted({items[i].uid for i in others if isinstance(i, int)})
         if uids:
             result[index] = dataclasses.replace(result[index], overlaps=tuple(uids))
     return result

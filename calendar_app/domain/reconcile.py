@@ -102,7 +102,9 @@ def _cancel_for(booking: StoredBooking, now: datetime) -> Cancel | None:
     return None
 
 
-def _plan_absent(plan: Plan, stored: Sequence[StoredBooking], read: ReadResult, now: datetime) -> None:
+def _plan_absent(
+    plan: Plan, stored: Sequence[StoredBooking], read: ReadResult, now: datetime
+) -> None:
     present = {b.identity for b in read.bookings}
     # A damaged event was skipped, not removed: its stored booking stays untouched.
     protected = {s.uid for s in read.skipped if s.uid}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from functools import lru_cache
+from typing import Any
 
 import icalendar
 import recurring_ical_events
@@ -46,9 +47,9 @@ def _calendar(texts: Iterable[str]) -> icalendar.Calendar:
     return calendar
 
 
-def _times(component: icalendar.Event) -> OccurrenceTimes:
-    start = component["DTSTART"].dt
-    end = component["DTEND"].dt if "DTEND" in component else start
+def _times(component: Any) -> OccurrenceTimes:
+    start: Any = component["DTSTART"].dt
+    end: Any = component["DTEND"].dt if "DTEND" in component else start
     rid = component.get("RECURRENCE-ID")
     return (recurrence_key(rid.dt) if rid is not None else "", start, end)
 

@@ -12,7 +12,7 @@ import codecs
 import functools
 import hashlib
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -103,21 +103,17 @@ def _method(calendar: icalendar.Component) -> str | None:
     return text or None
 
 
-def _read_calendars(components: list[icalendar.Component], zone: ZoneInfo) -> ReadResult:
+def _read_calendars(components: Sequence[icalendar.Component], zone: ZoneInfo) -> ReadResult:
     if not components:
         raise ProviderError("ics.damaged", "the file holds no complete VCALENDAR object")
     if any(c.name != "VCALENDAR" for c in components):
-        raise ProviderError(
-            "ics.no_calendar", "the file holds data outside a VCALENDAR object"
-        )
+        raise ProviderError("ics.no_calendar", "the file holds data outside a VCALENDAR object")
     methods = {_method(c) for c in components}
     if len(methods) > 1:
         raise ProviderError("ics.mixed_methods", "the file mixes calendars with different METHODs")
     method = methods.pop()
     if method not in METHODS:
-        raise ProviderError(
-            "ics.method_unsupported", f"METHOD:{method} does not publish bookings"
-        )
+        raise ProviderError("ics.method_unsupported", f"METHOD:{method} does not publish bookings")
     found: dict[tuple[str, str], IncomingBooking] = {}
     skipped: list[SkippedEvent] = []
     for calendar in components:
@@ -181,7 +177,7 @@ def _uid(event: icalendar.Component) -> str:
     return "derived-" + hashlib.sha256(basis.encode()).hexdigest()[:32]
 
 
-def _read_event(event: icalendar.Component, uid: str, zone: ZoneInfo) -> IncomingBooking:
+def _read_event(event: Any, uid: str, zone: ZoneInfo) -> IncomingBooking:
     broken = sorted({str(name) for name, _msg in event.errors if name in ESSENTIAL})
     if broken:
         raise _Skip("event.damaged", "unreadable " + ", ".join(broken))
@@ -196,7 +192,7 @@ def _read_event(event: icalendar.Component, uid: str, zone: ZoneInfo) -> Incomin
     end = _end(event, start, floating_zone)
     if type(end) is not type(start):
         raise _Skip("event.damaged", "DTSTART and DTEND are of different value types")
-    if end < start:  # type: ignore[operator]
+    if end < start:
         raise _Skip("event.end_before_start", "the event ends before it starts")
 
     rrules = _as_list(event.get("RRULE"))
@@ -217,7 +213,8 @@ def _read_event(event: icalendar.Component, uid: str, zone: ZoneInfo) -> Incomin
         raise _Skip("event.date_out_of_range", "the event lies before 1900 or after 2199")
 
     recurrence_ics = None
-    range_start, range_end = start_utc, end_utc
+    range_start: datetime = start_utc
+    range_end: datetime | None = end_utc
     if rrules or rdates or rid is not None:
         recurrence_ics = _minimal_vevent(uid, start, end, rrules, rdates, exdates, rid_prop, rid)
         if rid is not None:
@@ -283,6 +280,7 @@ def _normalise_value(value: date, tzid: str | None, zone: tzinfo) -> date | date
         if tzid:
             raise _Skip("event.unknown_tzid", f"unknown time zone {str(tzid)[:60]!r}")
         value = value.replace(tzinfo=zone)  # floating time: the person's own zone
+    assert value.tzinfo is not None
     if isinstance(value.tzinfo, ZoneInfo) or _is_utc(value.tzinfo):
         return value
     known = iana_zone(str(tzid)) if tzid else None
@@ -315,7 +313,7 @@ def _is_utc(tz: tzinfo) -> bool:
     return tz is UTC or str(tz) in ("UTC", "tzutc()")
 
 
-def _end(event: icalendar.Component, start: date | datetime, zone: tzinfo) -> date | datetime:
+def _end(event: Any, start: date | datetime, zone: tzinfo) -> date | datetime:
     if "DTEND" in event:
         end = _normalise(event["DTEND"], zone)
         if isinstance(end, datetime) and isinstance(start, datetime) and end.tzinfo != start.tzinfo:
@@ -382,11 +380,11 @@ def _series_range(
     """First start and last end of a series; open-ended (None) if it has no end in sight."""
     unbounded = any("COUNT" not in rule and "UNTIL" not in rule for rule in rrules)
     try:
-        occurrences = first_occurrences(
-            [recurrence_ics], 1 if unbounded else SERIES_SCAN_LIMIT + 1
-        )
+        occurrences = first_occurrences([recurrence_ics], 1 if unbounded else SERIES_SCAN_LIMIT + 1)
     except Exception as exc:  # dateutil rejects impossible rules (INTERVAL=0 and the like)
-        raise _Skip("event.rrule_invalid", f"the repeat rule cannot be used ({_short(exc)})") from None
+        raise _Skip(
+            "event.rrule_invalid", f"the repeat rule cannot be used ({_short(exc)})"
+        ) from None
     if not occurrences:
         start = first_occurrence_fallback(recurrence_ics, zone)
         return start, start
@@ -399,12 +397,14 @@ def _series_range(
 
 def first_occurrence_fallback(recurrence_ics: str, zone: ZoneInfo) -> datetime:
     """DTSTART of a series that yields no occurrence at all (e.g. UNTIL before DTSTART)."""
-    event = icalendar.Event.from_ical(recurrence_ics)
+    event: Any = icalendar.Event.from_ical(recurrence_ics)
     value = event["DTSTART"].dt
     return _instants(value, value, zone)[0]
 
 
-def _instants(start: date | datetime, end: date | datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
+def _instants(
+    start: date | datetime, end: date | datetime, zone: ZoneInfo
+) -> tuple[datetime, datetime]:
     """Start and end as aware UTC; an all-day date counts from midnight in ``zone``."""
 
     def one(value: date | datetime) -> datetime:

@@ -127,17 +127,23 @@ def visible_people(session: Session, actor: Actor) -> list[PersonRef]:
     """The people whose calendars ``actor`` may open (for helpers and caregivers)."""
 
     if actor.role == Role.HELPER:
-        query = select(Person).join(HelperGrant, HelperGrant.person_id == Person.id).where(
-            HelperGrant.helper_user_id == actor.user_id,
-            HelperGrant.withdrawn_utc.is_(None),
-            HelperGrant.view_level.is_not(None),
+        query = (
+            select(Person)
+            .join(HelperGrant, HelperGrant.person_id == Person.id)
+            .where(
+                HelperGrant.helper_user_id == actor.user_id,
+                HelperGrant.withdrawn_utc.is_(None),
+                HelperGrant.view_level.is_not(None),
+            )
         )
     elif actor.role == Role.CAREGIVER and actor.provider_id is not None:
-        query = select(Person).join(
-            CareRelationship, CareRelationship.person_id == Person.id
-        ).where(
-            CareRelationship.provider_id == actor.provider_id,
-            CareRelationship.ended_utc.is_(None),
+        query = (
+            select(Person)
+            .join(CareRelationship, CareRelationship.person_id == Person.id)
+            .where(
+                CareRelationship.provider_id == actor.provider_id,
+                CareRelationship.ended_utc.is_(None),
+            )
         )
     else:
         return []

@@ -75,7 +75,9 @@ def log_in(
     token = secrets.token_urlsafe(32)
     session.add(
         UserSession(
-            token_hash=_token_hash(token), user_id=user.id, created_utc=now,
+            token_hash=_token_hash(token),
+            user_id=user.id,
+            created_utc=now,
             expires_utc=now + lifetime,
         )
     )

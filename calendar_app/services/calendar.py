@@ -72,7 +72,12 @@ _COLUMNS = (
 
 
 def merged_calendar(
-    session: Session, person_id: int, first_day: date, end_day: date, *, zone: ZoneInfo,
+    session: Session,
+    person_id: int,
+    first_day: date,
+    end_day: date,
+    *,
+    zone: ZoneInfo,
     max_days: int,
 ) -> list[Occurrence]:
     """Every occurrence overlapping [first_day, end_day) in the person's zone, sorted."""
@@ -93,8 +98,9 @@ def merged_calendar(
     for row in rows:
         if row.recurrence_ics is None:
             if overlaps(row.start_utc, row.end_utc, window_start, window_end):
-                found.append(_occurrence(row, "", row.start_utc, row.end_utc, row.start_date,
-                                         row.end_date))
+                found.append(
+                    _occurrence(row, "", row.start_utc, row.end_utc, row.start_date, row.end_date)
+                )
         else:
             series[(row.source_id, row.uid)].append(row)
     for parts in series.values():
@@ -121,16 +127,20 @@ def _expand_series(
             start_utc, end_utc = start.astimezone(UTC), end.astimezone(UTC)  # type: ignore[union-attr]
             start_date = end_date = None
         else:
-            start_utc, end_utc = local_midnight(start, zone), local_midnight(end, zone)  # type: ignore[arg-type]
+            start_utc, end_utc = local_midnight(start, zone), local_midnight(end, zone)
             start_date, end_date = start, end
         if not overlaps(start_utc, end_utc, window_start, window_end):
             continue
-        result.append(_occurrence(row, key, start_utc, end_utc, start_date, end_date))  # type: ignore[arg-type]
+        result.append(_occurrence(row, key, start_utc, end_utc, start_date, end_date))
     return result
 
 
 def _occurrence(
-    row: Any, key: str, start: datetime, end: datetime, start_date: date | None,
+    row: Any,
+    key: str,
+    start: datetime,
+    end: datetime,
+    start_date: date | None,
     end_date: date | None,
 ) -> Occurrence:
     status = row.status.value
@@ -312,8 +322,12 @@ def _find_occurrence(
     zone = ZoneInfo(timezone)
     day = date(int(key[0:4]), int(key[4:6]), int(key[6:8]))
     for occ in merged_calendar(
-        session, booking.person_id, day - timedelta(days=2), day + timedelta(days=3),
-        zone=zone, max_days=10,
+        session,
+        booking.person_id,
+        day - timedelta(days=2),
+        day + timedelta(days=3),
+        zone=zone,
+        max_days=10,
     ):
         if occ.uid == booking.uid and occ.recurrence_key == key:
             return occ.start, occ.end, occ.status

@@ -71,8 +71,12 @@ def import_ics_file(
     provider = get_or_add_provider(session, provider_name, provider_kind)
     source = get_or_add_source(session, provider, source_name, ics.ADAPTER)
     summary = apply_read(
-        session, person_id=person_id, provider_id=provider.id, source_id=source.id,
-        read=read, now=now,
+        session,
+        person_id=person_id,
+        provider_id=provider.id,
+        source_id=source.id,
+        read=read,
+        now=now,
     )
     source.last_read_at = now
     ensure_care_relationship(session, person_id, provider, created_by="source", now=now)

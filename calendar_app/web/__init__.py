@@ -26,7 +26,7 @@ def db() -> Session:
         from flask import current_app
 
         g.db = current_app.extensions["session_factory"]()
-    return g.db  # type: ignore[no-any-return]
+    return g.db
 
 
 def select_locale() -> str:

@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, g, jsonify, request
+from flask.typing import ResponseReturnValue
 
 from calendar_app.db import now_utc
 from calendar_app.domain.errors import DomainError
@@ -45,7 +46,7 @@ def _domain_error(exc: DomainError) -> Any:
 
 
 @bp.get("/openapi.json")
-def openapi():  # type: ignore[no-untyped-def]
+def openapi() -> ResponseReturnValue:
     """The OpenAPI 3.1 description of this API."""
     return jsonify(document())
 
@@ -61,12 +62,17 @@ def _day(name: str) -> date:
 
 
 @bp.get("/people/<int:person_id>/calendar")
-def calendar(person_id: int):  # type: ignore[no-untyped-def]
+def calendar(person_id: int) -> ResponseReturnValue:
     """The merged calendar for [from, to) in the person's zone."""
     first, end = _day("from"), _day("to")
     try:
         view = calendar_service.read_calendar(
-            db(), current_actor(), person_id, first, end, now=now_utc(),
+            db(),
+            current_actor(),
+            person_id,
+            first,
+            end,
+            now=now_utc(),
             max_days=current_app.config["MAX_QUERY_DAYS"],
         )
     except AccessDenied as exc:
@@ -85,7 +91,7 @@ def calendar(person_id: int):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/me")
-def me():  # type: ignore[no-untyped-def]
+def me() -> ResponseReturnValue:
     """Who is signed in."""
     user = g.user
     return jsonify(

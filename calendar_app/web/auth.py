@@ -19,6 +19,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from calendar_app.db import now_utc
@@ -56,14 +57,17 @@ def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login():  # type: ignore[no-untyped-def]
+def login() -> ResponseReturnValue:
     """The login form; a failed attempt says so without telling which part was wrong."""
     if request.method == "POST":
         lifetime = timedelta(hours=current_app.config["SESSION_LIFETIME_HOURS"])
         try:
             token = accounts.log_in(
-                db(), request.form.get("username", ""), request.form.get("password", ""),
-                now=now_utc(), lifetime=lifetime,
+                db(),
+                request.form.get("username", ""),
+                request.form.get("password", ""),
+                now=now_utc(),
+                lifetime=lifetime,
             )
         except DomainError:
             flash(_("Wrong user name or password."), "error")
@@ -82,7 +86,7 @@ def login():  # type: ignore[no-untyped-def]
 
 
 @bp.post("/logout")
-def logout():  # type: ignore[no-untyped-def]
+def logout() -> ResponseReturnValue:
     """End this session on the server and in the browser."""
     token = session.pop("sid", None)
     if token:
@@ -92,7 +96,7 @@ def logout():  # type: ignore[no-untyped-def]
 
 
 @bp.post("/language")
-def language():  # type: ignore[no-untyped-def]
+def language() -> ResponseReturnValue:
     """Switch between Swedish and English."""
     lang = request.form.get("lang", "sv")
     if lang not in LOCALES:

@@ -17,8 +17,15 @@ PAGES = {
     413: (_l("The file is too large"), _l("Choose a smaller file.")),
     500: (_l("Something went wrong"), _l("Try again in a while. Nothing you saved was lost.")),
 }
-CODES = {400: "request.bad", 401: "auth.required", 403: "access.denied", 404: "not_found",
-         405: "method.not_allowed", 413: "request.too_large", 500: "internal"}
+CODES = {
+    400: "request.bad",
+    401: "auth.required",
+    403: "access.denied",
+    404: "not_found",
+    405: "method.not_allowed",
+    413: "request.too_large",
+    500: "internal",
+}
 
 
 def init_app(app: Flask) -> None:

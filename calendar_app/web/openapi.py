@@ -22,8 +22,18 @@ ERROR = {
 OCCURRENCE = {
     "type": "object",
     "required": [
-        "uid", "recurrence_id", "start", "end", "all_day", "title", "location", "provider",
-        "provider_kind", "status", "source", "overlaps",
+        "uid",
+        "recurrence_id",
+        "start",
+        "end",
+        "all_day",
+        "title",
+        "location",
+        "provider",
+        "provider_kind",
+        "status",
+        "source",
+        "overlaps",
     ],
     "properties": {
         "uid": {"type": "string"},
@@ -41,12 +51,17 @@ OCCURRENCE = {
         "title": {"type": "string"},
         "location": {"type": "string"},
         "provider": {"type": "string"},
-        "provider_kind": {"type": "string", "enum": ["region", "municipality", "other",
-                                                     "personal", ""]},
+        "provider_kind": {
+            "type": "string",
+            "enum": ["region", "municipality", "other", "personal", ""],
+        },
         "status": {"type": "string", "enum": ["confirmed", "tentative", "cancelled"]},
         "source": {"type": "string"},
-        "overlaps": {"type": "array", "items": {"type": "string"},
-                     "description": "uids this occurrence clashes with ([start, end))"},
+        "overlaps": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "uids this occurrence clashes with ([start, end))",
+        },
         "also_from": {"type": "array", "items": {"type": "object"}},
         "likely_duplicate_of": {"type": "array", "items": {"type": "string"}},
         "booking_id": {"type": "integer"},
@@ -82,27 +97,49 @@ def document() -> dict[str, Any]:
                     "operationId": "getCalendar",
                     "summary": "Merged calendar for [from, to) in the person's time zone",
                     "parameters": [
-                        {"name": "person_id", "in": "path", "required": True,
-                         "schema": {"type": "integer"}},
-                        {"name": "from", "in": "query", "required": True, "schema": date_param,
-                         "description": "first day, inclusive"},
-                        {"name": "to", "in": "query", "required": True, "schema": date_param,
-                         "description": "last day, exclusive; at most about 400 days after from"},
+                        {
+                            "name": "person_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "integer"},
+                        },
+                        {
+                            "name": "from",
+                            "in": "query",
+                            "required": True,
+                            "schema": date_param,
+                            "description": "first day, inclusive",
+                        },
+                        {
+                            "name": "to",
+                            "in": "query",
+                            "required": True,
+                            "schema": date_param,
+                            "description": "last day, exclusive; at most about 400 days after from",
+                        },
                     ],
                     "responses": {
                         "200": {
                             "description": "the occurrences overlapping the range, by start",
-                            "content": {"application/json": {"schema": {
-                                "type": "object",
-                                "properties": {
-                                    "person_id": {"type": "integer"},
-                                    "timezone": {"type": "string"},
-                                    "from": date_param,
-                                    "to": date_param,
-                                    "occurrences": {"type": "array", "items": {
-                                        "$ref": "#/components/schemas/Occurrence"}},
-                                },
-                            }}},
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "properties": {
+                                            "person_id": {"type": "integer"},
+                                            "timezone": {"type": "string"},
+                                            "from": date_param,
+                                            "to": date_param,
+                                            "occurrences": {
+                                                "type": "array",
+                                                "items": {
+                                                    "$ref": "#/components/schemas/Occurrence"
+                                                },
+                                            },
+                                        },
+                                    }
+                                }
+                            },
                         },
                         **_errors(400, 401, 403),
                     },

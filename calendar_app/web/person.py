@@ -16,6 +16,7 @@ from flask import (
     request,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -48,7 +49,7 @@ def _parse_day(text: str | None, default: date) -> date:
 
 @bp.get("/")
 @login_required
-def home():  # type: ignore[no-untyped-def]
+def home() -> ResponseReturnValue:
     """Send each role to where it starts."""
     user = g.user
     if user.role == Role.PERSON:
@@ -63,7 +64,12 @@ def home():  # type: ignore[no-untyped-def]
 def _read(person_id: int, first: date, end: date) -> calendar_service.CalendarView:
     try:
         return calendar_service.read_calendar(
-            db(), current_actor(), person_id, first, end, now=now_utc(),
+            db(),
+            current_actor(),
+            person_id,
+            first,
+            end,
+            now=now_utc(),
             max_days=current_app.config["MAX_QUERY_DAYS"],
         )
     except AccessDenied:
@@ -79,7 +85,7 @@ def _zone_of(person_id: int) -> str:
 
 @bp.get("/people/<int:person_id>/week")
 @login_required
-def week(person_id: int):  # type: ignore[no-untyped-def]
+def week(person_id: int) -> ResponseReturnValue:
     """Seven days from Monday, each visit in its day, overlaps marked."""
     zone = _zone_of(person_id)
     day = _parse_day(request.args.get("start"), _today(zone))
@@ -87,23 +93,32 @@ def week(person_id: int):  # type: ignore[no-untyped-def]
     view = _read(person_id, monday, monday + timedelta(days=7))
     days = [monday + timedelta(days=i) for i in range(7)]
     return render_template(
-        "person/week.html", view=view, days=days, by_day=_by_day(view, days),
-        previous=monday - timedelta(days=7), following=monday + timedelta(days=7),
+        "person/week.html",
+        view=view,
+        days=days,
+        by_day=_by_day(view, days),
+        previous=monday - timedelta(days=7),
+        following=monday + timedelta(days=7),
         week_number=monday.isocalendar().week,
     )
 
 
 @bp.get("/people/<int:person_id>/agenda")
 @login_required
-def agenda(person_id: int):  # type: ignore[no-untyped-def]
+def agenda(person_id: int) -> ResponseReturnValue:
     """The coming visits, day by day."""
     zone = _zone_of(person_id)
     first = _parse_day(request.args.get("from"), _today(zone))
     view = _read(person_id, first, first + timedelta(days=28))
     days = [first + timedelta(days=i) for i in range(28)]
     grouped = {d: items for d, items in _by_day(view, days).items() if items}
-    return render_template("person/agenda.html", view=view, by_day=grouped, first=first,
-                           following=first + timedelta(days=28))
+    return render_template(
+        "person/agenda.html",
+        view=view,
+        by_day=grouped,
+        first=first,
+        following=first + timedelta(days=28),
+    )
 
 
 def _by_day(
@@ -122,7 +137,7 @@ def _by_day(
 
 @bp.get("/people/<int:person_id>/bookings/<int:booking_id>")
 @login_required
-def booking(person_id: int, booking_id: int):  # type: ignore[no-untyped-def]
+def booking(person_id: int, booking_id: int) -> ResponseReturnValue:
     """One visit: what, when, where, who, and whom to contact to change it."""
     key = request.args.get("occ", "")
     try:
@@ -140,7 +155,7 @@ def booking(person_id: int, booking_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/people/<int:person_id>/import", methods=["GET", "POST"])
 @login_required
-def import_file(person_id: int):  # type: ignore[no-untyped-def]
+def import_file(person_id: int) -> ResponseReturnValue:
     """Upload an iCalendar file: caregivers into their unit, the person as a personal source."""
     actor = current_actor()
     try:
@@ -160,9 +175,13 @@ def import_file(person_id: int):  # type: ignore[no-untyped-def]
         return render_template("person/import.html", person_id=person_id, own_unit=own_unit), 400
     try:
         summary = import_ics_file(
-            db(), person_id=person_id, provider_name=provider_name or _("My calendar"),
-            provider_kind=kind, source_name=request.form.get("source", "") or "file",
-            data=upload.read(), now=now_utc(),
+            db(),
+            person_id=person_id,
+            provider_name=provider_name or _("My calendar"),
+            provider_kind=kind,
+            source_name=request.form.get("source", "") or "file",
+            data=upload.read(),
+            now=now_utc(),
             max_bytes=current_app.config["MAX_ICS_BYTES"],
         )
     except (ProviderError, DomainError) as exc:
@@ -173,12 +192,21 @@ def import_file(person_id: int):  # type: ignore[no-untyped-def]
         _(
             "Imported: %(added)d added, %(updated)d updated, %(cancelled)d cancelled, "
             "%(unchanged)d unchanged, %(skipped)d skipped.",
-            added=summary.added, updated=summary.updated, cancelled=summary.cancelled,
-            unchanged=summary.unchanged, skipped=len(summary.skipped),
+            added=summary.added,
+            updated=summary.updated,
+            cancelled=summary.cancelled,
+            unchanged=summary.unchanged,
+            skipped=len(summary.skipped),
         ),
         "info",
     )
     for skipped in summary.skipped[:20]:
-        flash(_("Skipped event %(uid)s: %(reason)s", uid=skipped.uid or "?",
-                reason=error_text(skipped.code, skipped.reason)), "warning")
+        flash(
+            _(
+                "Skipped event %(uid)s: %(reason)s",
+                uid=skipped.uid or "?",
+                reason=error_text(skipped.code, skipped.reason),
+            ),
+            "warning",
+        )
     return redirect(url_for("person.week", person_id=person_id))
