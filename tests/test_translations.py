@@ -1,0 +1,51 @@
+"""Every UI text has a Swedish translation, and the compiled catalogue matches the source."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+
+from tests.conftest import ROOT
+
+CATALOG = ROOT / "calendar_app/translations/sv/LC_MESSAGES"
+
+
+def test_every_message_in_the_code_and_templates_has_a_swedish_translation(tmp_path: Path):
+    pot = tmp_path / "messages.pot"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "babel.messages.frontend",
+            "extract",
+            "-F",
+            "babel.cfg",
+            "-k",
+            "_l",
+            "-k",
+            "lazy_gettext",
+            "--no-location",
+            "-o",
+            str(pot),
+            ".",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    with pot.open("rb") as f:
+        wanted = {m.id for m in read_po(f) if m.id}
+    with (CATALOG / "messages.po").open("rb") as f:
+        catalog = read_po(f)
+    translated = {m.id for m in catalog if m.id and m.string and not m.fuzzy}
+    assert wanted - translated == set()
+
+
+def test_the_compiled_catalogue_matches_the_po_file():
+    with (CATALOG / "messages.po").open("rb") as f:
+        po = {m.id: m.string for m in read_po(f) if m.id}
+    with (CATALOG / "messages.mo").open("rb") as f:
+        mo = {m.id: m.string for m in read_mo(f) if m.id}
+    assert mo == po
