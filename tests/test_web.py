@@ -248,3 +248,25 @@ def test_no_page_puts_a_personnummer_in_a_link(client, demo):
     for path in ["/", f"/people/{demo.id}/week", f"/people/{demo.id}/agenda"]:
         page = client.get(path, follow_redirects=True).get_data(as_text=True)
         assert demo.personnummer not in page and demo.personnummer[2:] not in page
+
+
+def test_the_agenda_lists_the_coming_visits_day_by_day(client, demo):
+    login(client, "alva")
+    monday, _ = this_week()
+    page = client.get(f"/people/{demo.id}/agenda?from={monday}").get_data(as_text=True)
+    assert "Agenda" in page and "Telefonsamtal med läkare" in page and "Telefonbesök" in page
+    assert "Boendestöd (flyttad en timme)" in page
+
+
+def test_a_helper_lists_the_people_she_may_see_and_sees_time_and_place(client, demo):
+    login(client, "maria")
+    people = client.get("/").get_data(as_text=True)
+    assert "Alva Lindqvist" in people
+    week = client.get(f"/people/{demo.id}/week").get_data(as_text=True)
+    assert "Upptagen" in week and "Sigfridsvägen 9" in week
+    assert "Återbesök, sjuksköterska" not in week
+
+
+def test_unknown_and_forbidden_people_get_the_same_answer(client, demo):
+    login(client, "karin")
+    assert client.get("/people/999999/week").status_code == 403

@@ -79,7 +79,7 @@ def _read(person_id: int, first: date, end: date) -> calendar_service.CalendarVi
 def _zone_of(person_id: int) -> str:
     person = db().get(Person, person_id)
     if person is None:
-        abort(404)
+        abort(403)  # the same answer as for someone else's calendar: no hint who exists
     return person.timezone
 
 
