@@ -56,8 +56,11 @@ def make_engine(url: URL) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            immediate = conn.get_execution_options().get("begin_immediate")
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            # Every transaction takes the write lock at its start. A deferred transaction
+            # that reads and then writes fails at once ("database is locked") if another
+            # connection wrote in between; for the embedded single-site default, waiting
+            # for the lock is the right trade.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True)

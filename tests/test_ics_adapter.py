@@ -226,3 +226,30 @@ def test_the_newest_revision_wins_when_a_uid_appears_twice():
         event("a", ":20260303T100000Z", ":20260303T110000Z", SEQUENCE="1"),
     )
     assert one(data).start_utc == datetime(2026, 3, 2, 10, tzinfo=UTC)
+
+
+def test_an_rdate_period_keeps_its_own_zone():
+    data = vcalendar(
+        "UID:p\nDTSTART;TZID=America/New_York:20240901T080000\n"
+        "DTEND;TZID=America/New_York:20240901T090000\n"
+        "RDATE;VALUE=PERIOD;TZID=Europe/Berlin:20240913T120000/PT2H"
+    )
+    booking = one(data)
+    from calendar_app.domain.recurrence import expand
+
+    times = expand(
+        [booking.recurrence_ics],
+        datetime(2024, 9, 10, tzinfo=UTC),
+        datetime(2024, 9, 20, tzinfo=UTC),
+    )
+    assert [(s.astimezone(UTC), e.astimezone(UTC)) for _k, s, e in times] == [
+        (datetime(2024, 9, 13, 10, tzinfo=UTC), datetime(2024, 9, 13, 12, tzinfo=UTC))
+    ]
+
+
+def test_an_empty_rrule_line_is_no_rule_and_a_same_day_dtend_means_one_day():
+    booking = one(
+        vcalendar("UID:h\nDTSTART;VALUE=DATE:20261224\nDTEND;VALUE=DATE:20261224\nRRULE:")
+    )
+    assert booking.recurrence_ics is None
+    assert booking.end_date == date(2026, 12, 25)

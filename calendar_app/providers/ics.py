@@ -192,12 +192,18 @@ def _read_event(event: Any, uid: str, zone: ZoneInfo) -> IncomingBooking:
     end = _end(event, start, floating_zone)
     if type(end) is not type(start):
         raise _Skip("event.damaged", "DTSTART and DTEND are of different value types")
+    if all_day and end == start:
+        # DTEND equal to a DATE DTSTART is invalid; calendar clients show one day.
+        end = start + timedelta(days=1)
     if end < start:
         raise _Skip("event.end_before_start", "the event ends before it starts")
 
-    rrules = _as_list(event.get("RRULE"))
+    # An empty "RRULE:" line (seen in holiday feeds) is no rule at all.
+    rrules = [rule for rule in _as_list(event.get("RRULE")) if rule]
     for rule in rrules:
         freq = (rule.get("FREQ") or [""])[0]
+        if not freq:
+            raise _Skip("event.rrule_invalid", "the repeat rule has no FREQ")
         if str(freq).upper() in TOO_FREQUENT:
             raise _Skip("event.rrule_too_frequent", f"repeats {str(freq).lower()}")
     rdates = _date_list(event, "RDATE", floating_zone)
@@ -309,6 +315,10 @@ def iana_zone(tzid: str) -> ZoneInfo | None:
     return None
 
 
+def _as_utc(value: date | datetime) -> date | datetime:
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
+
+
 def _is_utc(tz: tzinfo) -> bool:
     return tz is UTC or str(tz) in ("UTC", "tzutc()")
 
@@ -338,10 +348,12 @@ def _date_list(event: icalendar.Component, name: str, zone: tzinfo) -> list[Any]
             if not isinstance(value, date | tuple):
                 raise _Skip("event.damaged", f"{name} holds a value that is not a date")
             if isinstance(value, tuple):  # PERIOD: (start, end or duration)
-                first = _normalise_value(value[0], tzid, zone)
+                # An explicit instant needs no wall-clock rules: kept in UTC, because
+                # icalendar writes a PERIOD back without its TZID.
+                first = _as_utc(_normalise_value(value[0], tzid, zone))
                 second = value[1]
                 if isinstance(second, datetime):
-                    second = _normalise_value(second, tzid, zone)
+                    second = _as_utc(_normalise_value(second, tzid, zone))
                 values.append((first, second))
             else:
                 values.append(_normalise_value(value, tzid, zone))

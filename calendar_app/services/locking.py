@@ -11,8 +11,8 @@ from calendar_app.models import Person
 def begin_person_write(session: Session, person_id: int) -> Person | None:
     """Start a write transaction holding the person's lock, and return the person.
 
-    PostgreSQL: ``SELECT ... FOR UPDATE`` on the person row. SQLite: ``BEGIN IMMEDIATE``
-    (set up in :mod:`calendar_app.db`), which takes the database's write lock at once.
+    PostgreSQL: ``SELECT ... FOR UPDATE`` on the person row. SQLite: every transaction
+    starts with ``BEGIN IMMEDIATE`` (see :mod:`calendar_app.db`), which holds the database's
+    write lock, so the row lock is implied there.
     """
-    session.connection(execution_options={"begin_immediate": True})
     return session.scalars(select(Person).where(Person.id == person_id).with_for_update()).first()
