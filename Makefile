@@ -31,13 +31,13 @@ run: install
 ## Set up (PostgreSQL running, Chromium installed), lint, type-check and run every test.
 test: install-dev
 	bash scripts/ensure-test-env.sh
-	$(BIN)/ruff check calendar_app tests bench
+	$(BIN)/ruff check .
 	$(BIN)/mypy
 	TEST_DATABASE_URL="$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}" \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install-dev
-	$(BIN)/ruff check calendar_app tests bench
+	$(BIN)/ruff check .
 	$(BIN)/mypy
 
 ## Benchmarks (not part of `make test`); figures go to docs/benchmarks.md.
