@@ -47,7 +47,7 @@ bench: install-dev
 ## Re-extract messages and recompile the Swedish catalogue after changing UI texts.
 translations: install-dev
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location -o messages.pot .
-	$(BIN)/pybabel update -i messages.pot -d calendar_app/translations --no-location
+	$(BIN)/pybabel update -i messages.pot -d calendar_app/translations --no-fuzzy-matching
 	$(BIN)/pybabel compile -d calendar_app/translations
 	rm -f messages.pot
 

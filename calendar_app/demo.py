@@ -15,7 +15,16 @@ import icalendar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from calendar_app.models import HelperGrant, Person, Provider, ProviderKind, Role, User, ViewLevel
+from calendar_app.models import (
+    HelperBasis,
+    HelperGrant,
+    Person,
+    Provider,
+    ProviderKind,
+    Role,
+    User,
+    ViewLevel,
+)
 from calendar_app.services.accounts import add_user
 from calendar_app.services.directory import get_or_add_provider
 from calendar_app.services.imports import import_ics_file
@@ -190,7 +199,7 @@ def load_demo(session: Session, *, now: datetime) -> str:
                     person_id=person.id,
                     helper_user_id=user.id,
                     view_level=ViewLevel.TIME_PLACE,
-                    basis="närstående",
+                    basis=HelperBasis.RELATIVE,
                     granted_utc=now,
                 )
             )

@@ -217,18 +217,57 @@ class UserSession(Base):
     ended_utc: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class HelperBasis(enum.StrEnum):
+    """Why a helper may act: granted by the person, or appointed by a court."""
+
+    RELATIVE = "narstaende"
+    OMBUDSMAN = "personligt_ombud"
+    TRUSTEE = "god_man"
+    ADMINISTRATOR = "forvaltare"
+
+    @property
+    def by_court(self) -> bool:
+        return self in (HelperBasis.TRUSTEE, HelperBasis.ADMINISTRATOR)
+
+
 class HelperGrant(Base):
-    """What a helper may do for a person, and on what basis."""
+    """What a helper may do for a person, on what basis, and until when.
+
+    ``helper_user_id`` is empty until the invited helper has accepted with an account.
+    """
 
     __tablename__ = "helper_grant"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
-    helper_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    helper_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    helper_name: Mapped[str] = mapped_column(String(200), default="")
+    contact: Mapped[str] = mapped_column(String(200), default="")
+    invitation_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     view_level: Mapped[ViewLevel | None] = mapped_column(_enum(ViewLevel))
-    basis: Mapped[str] = mapped_column(String(40))
+    receives_reminders: Mapped[bool] = mapped_column(Boolean, default=False)
+    manages_settings: Mapped[bool] = mapped_column(Boolean, default=False)
+    basis: Mapped[HelperBasis] = mapped_column(_enum(HelperBasis))
+    decision_reference: Mapped[str | None] = mapped_column(String(100))
+    valid_until: Mapped[date | None] = mapped_column(Date)
     granted_utc: Mapped[datetime] = mapped_column(UTCDateTime)
+    granted_by: Mapped[str] = mapped_column(String(40), default="person")
     withdrawn_utc: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class UnitConsent(Base):
+    """The person's choices about one unit: what its caregivers see of other units, and
+    whether the unit is sensitive (named neutrally in SMS and limited feeds)."""
+
+    __tablename__ = "unit_consent"
+    __table_args__ = (UniqueConstraint("person_id", "provider_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    provider_id: Mapped[int] = mapped_column(ForeignKey("provider.id"))
+    others_level: Mapped[ViewLevel] = mapped_column(_enum(ViewLevel), default=ViewLevel.BUSY)
+    sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
+    changed_utc: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class CareRelationship(Base):
@@ -242,10 +281,13 @@ class CareRelationship(Base):
     created_by: Mapped[str] = mapped_column(String(40))
     started_utc: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_utc: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_by: Mapped[str | None] = mapped_column(String(40))
+
+    provider: Mapped[Provider] = relationship()
 
 
 class AuditEvent(Base):
-    """A read of a person's calendar by someone other than the person."""
+    """A read of a person's data by someone other than the person. Append-only."""
 
     __tablename__ = "audit_event"
     __table_args__ = (Index("ix_audit_person_at", "person_id", "at_utc"),)
@@ -255,5 +297,8 @@ class AuditEvent(Base):
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
     actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     actor_label: Mapped[str] = mapped_column(String(200))
+    actor_role: Mapped[str] = mapped_column(String(20), default="")
+    actor_unit: Mapped[str] = mapped_column(String(200), default="")
     action: Mapped[str] = mapped_column(String(60))
     detail: Mapped[str] = mapped_column(String(500), default="")
+    remote_addr: Mapped[str] = mapped_column(String(64), default="")

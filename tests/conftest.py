@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session
 
 from calendar_app import create_app
@@ -39,7 +40,8 @@ def _pg_url() -> str | None:
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     """A migrated, empty database for this test session, one per backend."""
     if request.param == "sqlite":
-        path = tmp_path_factory.mktemp("db") / "test.sqlite3"
+        # A migrated template; each test gets its own copy of the file (see `app`).
+        path = tmp_path_factory.mktemp("db") / "template.sqlite3"
         url = make_url(f"sqlite:///{path}")
         engine = create_engine(url)
         upgrade(engine)
@@ -66,24 +68,30 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 
 def _empty_tables(app: Flask) -> None:
+    """Empty a PostgreSQL test schema (TRUNCATE does not fire the audit log's triggers)."""
     engine = app.extensions["engine"]
-    tables = list(reversed(Base.metadata.sorted_tables))
+    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            names = ", ".join(f'"{t.name}"' for t in tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                conn.execute(table.delete())
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+def isolated_url(database_url: URL, tmp_path: Path) -> URL:
+    """A database for one test: a copy of the SQLite template, or the shared PG schema."""
+    if database_url.get_backend_name() == "sqlite":
+        copy = tmp_path / "test.sqlite3"
+        shutil.copyfile(str(database_url.database), copy)
+        return database_url.set(database=str(copy))
+    return database_url
 
 
 @pytest.fixture
 def app(database_url, tmp_path: Path) -> Iterator[Flask]:
     """The application on the backend under test; its tables are emptied afterwards."""
+    url = isolated_url(database_url, tmp_path)
     application = create_app(
         {
             "TESTING": True,
-            "DATABASE_URL": database_url.render_as_string(hide_password=False),
+            "DATABASE_URL": url.render_as_string(hide_password=False),
             "SECRET_KEY": "test-secret",
             "WTF_CSRF_ENABLED": False,
         }
@@ -92,7 +100,8 @@ def app(database_url, tmp_path: Path) -> Iterator[Flask]:
     try:
         yield application
     finally:
-        _empty_tables(application)
+        if url.get_backend_name() == "postgresql":
+            _empty_tables(application)
         application.extensions["engine"].dispose()
 
 

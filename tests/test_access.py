@@ -8,6 +8,7 @@ from sqlalchemy import select
 from calendar_app.models import (
     AuditEvent,
     CareRelationship,
+    HelperBasis,
     HelperGrant,
     Provider,
     ProviderKind,
@@ -145,7 +146,7 @@ def test_a_helper_sees_at_the_granted_level_until_the_grant_is_withdrawn(session
         person_id=alva.id,
         helper_user_id=actor.user_id,
         view_level=ViewLevel.TIME_PLACE,
-        basis="närstående",
+        basis=HelperBasis.RELATIVE,
         granted_utc=now,
     )
     session.add(grant)

@@ -87,6 +87,7 @@ def test_english_is_available(client, demo):
 def test_the_booking_page_says_whom_to_contact_for_a_synced_booking(client, demo, session):
     login(client, "alva")
     booking = session.scalars(select(Booking).where(Booking.uid.like("psyk-1%"))).one()
+    session.commit()  # end the read: the app writes the audit row from its own connection
     page = client.get(f"/people/{demo.id}/bookings/{booking.id}").get_data(as_text=True)
     assert "Vuxenpsykiatrin Växjö" in page and "0470-58 60 00" in page
     assert "Kontakta Vuxenpsykiatrin Växjö för att ändra den." in page
@@ -96,6 +97,7 @@ def test_the_booking_page_says_whom_to_contact_for_a_synced_booking(client, demo
 def test_a_caregiver_sees_another_units_booking_as_busy_only(client, demo, session):
     login(client, "karin")  # at Vuxenpsykiatrin Växjö
     ombud = session.scalars(select(Booking).where(Booking.uid.like("ombud-1%"))).one()
+    session.commit()
     page = client.get(f"/people/{demo.id}/bookings/{ombud.id}").get_data(as_text=True)
     assert "Upptagen" in page
     assert "Möte med personligt ombud" not in page and "Kungsgatan" not in page
@@ -216,6 +218,7 @@ def test_uploading_a_calendar_file_imports_it(client, demo, session):
 def test_uploading_a_damaged_file_says_so_in_swedish_and_stores_nothing(client, demo, session):
     login(client, "alva")
     before = session.scalar(select(func.count()).select_from(Booking))
+    session.commit()
     data = (ICS / "icalendar/issue_104_broken_calendar.ics").read_bytes()
     response = client.post(
         f"/people/{demo.id}/import",
@@ -226,6 +229,7 @@ def test_uploading_a_damaged_file_says_so_in_swedish_and_stores_nothing(client, 
     assert "Filen är skadad och kunde inte läsas. Ingenting importerades." in response.get_data(
         as_text=True
     )
+    session.rollback()
     assert session.scalar(select(func.count()).select_from(Booking)) == before
 
 

@@ -16,8 +16,8 @@ from calendar_app.domain.errors import DomainError
 from calendar_app.domain.intervals import overlaps
 from calendar_app.domain.merge import Occurrence, mark_overlaps, merge_sources
 from calendar_app.domain.recurrence import expand, key_to_iso
-from calendar_app.models import Booking, Person, Provider, Source, ViewLevel
-from calendar_app.services.access import Access, Actor, authorize
+from calendar_app.models import Booking, Person, Provider, Role, Source, ViewLevel
+from calendar_app.services.access import BUSY_LOOKUP, Access, AccessDenied, Actor, authorize
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class CalendarView:
     person_id: int
     person_name: str
     timezone: str
+    protected_identity: bool
     first_day: date
     end_day: date  # exclusive
     occurrences: list[Occurrence]
@@ -172,8 +173,13 @@ def _occurrence(
 BUSY_TITLE = "Upptagen"
 
 
-def redact(occ: Occurrence, level: ViewLevel) -> Occurrence:
-    """Hide what the viewer may not see: busy-only keeps the time, time+place the place."""
+def redact(occ: Occurrence, level: ViewLevel, *, show_address: bool = True) -> Occurrence:
+    """Hide what the viewer may not see: busy-only keeps the time, time+place the place.
+
+    ``show_address=False`` (a protected person, another unit) removes the place always.
+    """
+    if not show_address:
+        occ = dataclasses.replace(occ, location="", detail_hidden=True)
     if level == ViewLevel.FULL:
         return occ
     keep_place = level == ViewLevel.TIME_PLACE
@@ -195,7 +201,12 @@ def redact(occ: Occurrence, level: ViewLevel) -> Occurrence:
 
 
 def _visible(occurrences: list[Occurrence], access: Access) -> list[Occurrence]:
-    shown = [redact(o, access.level_for(o.provider_id)) for o in occurrences]
+    shown = [
+        redact(
+            o, access.level_for(o.provider_id), show_address=access.shows_address_of(o.provider_id)
+        )
+        for o in occurrences
+    ]
     if all(not o.detail_hidden for o in shown):
         return shown
     # Overlaps are recomputed on what the viewer sees, so no hidden uid leaks through them.
@@ -214,7 +225,14 @@ def read_calendar(
 ) -> CalendarView:
     """The person's merged calendar as ``actor`` may see it; audits and commits the read."""
     check_range(first_day, end_day, max_days)
-    access = authorize(session, actor, person_id, "calendar.read", now=now)
+    access = authorize(
+        session,
+        actor,
+        person_id,
+        "calendar.read",
+        now=now,
+        detail=f"{first_day.isoformat()}..{end_day.isoformat()}",
+    )
     person = session.get(Person, person_id)
     if person is None:
         raise DomainError("person.not_found", "no such person")
@@ -227,6 +245,7 @@ def read_calendar(
         person_id=person.id,
         person_name=person.name,
         timezone=person.timezone,
+        protected_identity=person.protected_identity,
         first_day=first_day,
         end_day=end_day,
         occurrences=_visible(occurrences, access),
@@ -286,6 +305,7 @@ class BookingDetail:
 
     booking: Booking
     level: ViewLevel
+    show_address: bool
     start: datetime
     end: datetime
     status: str
@@ -299,7 +319,9 @@ def read_booking(
     booking = session.get(Booking, booking_id)
     if booking is None:
         raise DomainError("booking.not_found", "no such booking")
-    access = authorize(session, actor, booking.person_id, "booking.read", now=now)
+    access = authorize(
+        session, actor, booking.person_id, "booking.read", now=now, detail=f"booking {booking.id}"
+    )
     person = session.get(Person, booking.person_id)
     assert person is not None
     start, end, status = booking.start_utc, booking.end_utc, booking.status.value
@@ -309,6 +331,7 @@ def read_booking(
     return BookingDetail(
         booking=booking,
         level=access.level_for(booking.provider_id),
+        show_address=access.shows_address_of(booking.provider_id),
         start=start,
         end=end,
         status=status,
@@ -332,3 +355,52 @@ def _find_occurrence(
         if occ.uid == booking.uid and occ.recurrence_key == key:
             return occ.start, occ.end, occ.status
     raise DomainError("booking.not_found", "the booking has no such occurrence")
+
+
+BUSY_LOOKUP_MAX_DAYS = 31
+
+
+def busy_lookup(
+    session: Session,
+    actor: Actor,
+    person_id: int,
+    first_day: date,
+    end_day: date,
+    *,
+    now: datetime,
+) -> list[tuple[datetime, datetime]]:
+    """Only when the person is busy, for a caregiver booking a first visit; audited.
+
+    Overlapping times are joined, so nothing but the busy periods can be read from it.
+    """
+    check_range(first_day, end_day, BUSY_LOOKUP_MAX_DAYS)
+    if actor.role != Role.CAREGIVER:
+        raise AccessDenied()
+    authorize(
+        session,
+        actor,
+        person_id,
+        BUSY_LOOKUP,
+        now=now,
+        detail=f"{first_day.isoformat()}..{end_day.isoformat()}",
+    )
+    person = session.get(Person, person_id)
+    assert person is not None
+    occurrences = merged_calendar(
+        session,
+        person_id,
+        first_day,
+        end_day,
+        zone=ZoneInfo(person.timezone),
+        max_days=BUSY_LOOKUP_MAX_DAYS,
+    )
+    session.commit()
+    busy: list[tuple[datetime, datetime]] = []
+    for occ in sorted(occurrences, key=lambda o: (o.start, o.end)):
+        if occ.status == "cancelled" or occ.transparent:
+            continue
+        if busy and occ.start <= busy[-1][1]:
+            busy[-1] = (busy[-1][0], max(busy[-1][1], occ.end))
+        else:
+            busy.append((occ.start, occ.end))
+    return busy

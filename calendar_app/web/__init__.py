@@ -38,7 +38,7 @@ def select_locale() -> str:
 def init_app(app: Flask) -> None:
     """Register extensions, hooks and blueprints on ``app``."""
     Babel(app, locale_selector=select_locale)
-    CSRFProtect(app)
+    csrf = CSRFProtect(app)
     formatting.init_app(app)
 
     @app.before_request
@@ -68,9 +68,11 @@ def init_app(app: Flask) -> None:
 
     errors.init_app(app)
 
-    from calendar_app.web import api, auth, health, person
+    from calendar_app.web import api, auth, health, person, settings
 
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(person.bp)
+    app.register_blueprint(settings.bp)
+    csrf.exempt(api.bp)  # JSON only; see api._json_body
     app.register_blueprint(api.bp)

@@ -14,15 +14,19 @@ from flask.typing import ResponseReturnValue
 
 from calendar_app.db import now_utc
 from calendar_app.domain.errors import DomainError
+from calendar_app.models import Role
 from calendar_app.services import calendar as calendar_service
+from calendar_app.services import settings as settings_service
 from calendar_app.services.access import AccessDenied
+from calendar_app.services.audit import read_audit_log
+from calendar_app.services.directory import find_person
 from calendar_app.web import db
 from calendar_app.web.auth import current_actor
 from calendar_app.web.openapi import document
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-STATUS_FOR = {"access.denied": 403, "auth.required": 401}
+STATUS_FOR = {"access.denied": 403, "auth.required": 401, "request.json": 415}
 
 
 def error(code: str, message: str, status: int = 400) -> Any:
@@ -41,6 +45,7 @@ def _require_login() -> Any:
 
 @bp.errorhandler(DomainError)
 def _domain_error(exc: DomainError) -> Any:
+    db().rollback()
     status = STATUS_FOR.get(exc.code, 404 if exc.code.endswith("not_found") else 400)
     return error(exc.code, exc.message, status)
 
@@ -86,6 +91,143 @@ def calendar(person_id: int) -> ResponseReturnValue:
             "from": first.isoformat(),
             "to": end.isoformat(),
             "occurrences": [calendar_service.occurrence_json(o, zone) for o in view.occurrences],
+        }
+    )
+
+
+def _json_body() -> dict[str, Any]:
+    # Only JSON is accepted: a browser cannot send it cross-site without a CORS preflight,
+    # which is why this blueprint needs no CSRF token.
+    if not request.is_json:
+        raise DomainError("request.json", "send a JSON body (Content-Type: application/json)")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise DomainError("request.json", "the body must be a JSON object")
+    return body
+
+
+@bp.get("/people/<int:person_id>/settings")
+def settings(person_id: int) -> ResponseReturnValue:
+    """The person's consents, care relationships and helpers."""
+    view = settings_service.read_settings(db(), current_actor(), person_id, now=now_utc())
+    return jsonify(
+        {
+            "person_id": view.person_id,
+            "protected_identity": view.protected_identity,
+            "units": [
+                {
+                    "provider_id": u.provider_id,
+                    "name": u.name,
+                    "kind": u.kind,
+                    "others_level": u.others_level.value,
+                    "sensitive": u.sensitive,
+                    "care_relationship": u.related,
+                }
+                for u in view.units
+            ],
+            "care_relationships": [
+                {
+                    "id": r.id,
+                    "provider_id": r.provider_id,
+                    "created_by": r.created_by,
+                    "started": r.started_utc.isoformat(),
+                    "ended": r.ended_utc.isoformat() if r.ended_utc else None,
+                }
+                for r in view.relationships
+            ],
+            "helpers": [
+                {
+                    "id": h.id,
+                    "name": h.helper_name,
+                    "basis": h.basis.value,
+                    "view_level": h.view_level.value if h.view_level else None,
+                    "receives_reminders": h.receives_reminders,
+                    "manages_settings": h.manages_settings,
+                    "valid_until": h.valid_until.isoformat() if h.valid_until else None,
+                    "accepted": h.helper_user_id is not None,
+                    "withdrawn": h.withdrawn_utc is not None,
+                }
+                for h in view.helpers
+            ],
+        }
+    )
+
+
+@bp.put("/people/<int:person_id>/consents/<int:provider_id>")
+def put_consent(person_id: int, provider_id: int) -> ResponseReturnValue:
+    """Set what a unit's caregivers see of other units, and whether it is sensitive."""
+    body = _json_body()
+    sensitive = body.get("sensitive", False)
+    if not isinstance(sensitive, bool) or not isinstance(body.get("others_level"), str):
+        raise DomainError(
+            "consent.level", "give others_level (busy, time_place, full) and sensitive (true/false)"
+        )
+    consent = settings_service.set_unit_consent(
+        db(),
+        current_actor(),
+        person_id,
+        provider_id,
+        others_level=body["others_level"],
+        sensitive=sensitive,
+        now=now_utc(),
+    )
+    return jsonify(
+        {
+            "provider_id": provider_id,
+            "others_level": consent.others_level.value,
+            "sensitive": consent.sensitive,
+        }
+    )
+
+
+@bp.get("/people/<int:person_id>/audit")
+def audit(person_id: int) -> ResponseReturnValue:
+    """Who has seen the person's data in [from, to)."""
+    first, end = _day("from"), _day("to")
+    rows = read_audit_log(
+        db(),
+        current_actor(),
+        person_id,
+        first,
+        end,
+        now=now_utc(),
+        max_days=current_app.config["MAX_QUERY_DAYS"],
+    )
+    return jsonify(
+        [
+            {
+                "at": r.at_utc.isoformat(),
+                "actor": r.actor_label,
+                "role": r.actor_role,
+                "unit": r.actor_unit,
+                "action": r.action,
+                "detail": r.detail,
+            }
+            for r in rows
+        ]
+    )
+
+
+@bp.post("/busy")
+def busy() -> ResponseReturnValue:
+    """A caregiver booking a first visit: when the person is busy (personnummer in the
+    body, never in the URL); at most 31 days; audited."""
+    body = _json_body()
+    try:
+        first = date.fromisoformat(str(body.get("from", "")))
+        end = date.fromisoformat(str(body.get("to", "")))
+    except ValueError:
+        raise DomainError("range.date_format", "from and to must be dates as YYYY-MM-DD") from None
+    now = now_utc()
+    actor = current_actor()
+    if actor.role != Role.CAREGIVER:
+        raise AccessDenied()
+    person = find_person(db(), str(body.get("personnummer", "")), today=now.date())
+    intervals = calendar_service.busy_lookup(db(), actor, person.id, first, end, now=now)
+    return jsonify(
+        {
+            "person_id": person.id,
+            "busy": [{"start": s.isoformat(), "end": e.isoformat()} for s, e in intervals],
         }
     )
 

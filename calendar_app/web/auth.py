@@ -38,9 +38,11 @@ def current_actor() -> Actor:
     return Actor(
         user_id=user.id,
         role=user.role,
-        label=f"{user.display_name} ({user.role.value})",
+        label=user.display_name,
         person_id=user.person_id,
         provider_id=user.provider_id,
+        unit_name=user.provider.name if user.provider is not None else "",
+        remote_addr=request.remote_addr or "",
     )
 
 

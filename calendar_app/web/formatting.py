@@ -9,6 +9,8 @@ from babel.dates import format_date
 from flask import Flask
 from flask_babel import get_locale
 
+from calendar_app.web.messages import audit_action
+
 
 def _locale() -> str:
     return str(get_locale() or "sv")
@@ -38,5 +40,6 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["long_date"] = long_date
     app.jinja_env.filters["tz"] = ZoneInfo
     app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.globals["audit_action"] = audit_action
     app.jinja_env.globals["clock"] = clock
     app.jinja_env.globals["time_only"] = time_only

@@ -25,7 +25,41 @@ _MESSAGES = {
     "provider.kind_mismatch": _l("A unit with that name exists with another kind."),
     "provider.name_missing": _l("Write the name of the unit."),
     "source.builtin": _l("That source name is reserved."),
+    "consent.level": _l("Choose what the unit may see."),
+    "provider.not_found": _l("There is no such unit."),
+    "relationship.not_found": _l("There is no such care relationship."),
+    "helper.basis": _l("Choose what the helper is to you."),
+    "helper.decision": _l("Write the court decision's reference."),
+    "helper.name": _l("Write the helper's name."),
+    "helper.contact": _l("Write the helper's mobile number or e-mail address."),
+    "helper.no_rights": _l("Choose at least one thing the helper may do."),
+    "helper.until": _l("The end date must be today or later, written as YYYY-MM-DD."),
+    "helper.not_found": _l("There is no such helper."),
+    "helper.court": _l("A court appointment ends by a new court decision."),
+    "invitation.invalid": _l("The code is not valid. Ask for a new invitation."),
+    "invitation.role": _l("Log in with a helper account to accept."),
+    "invitation.username": _l("Choose another user name."),
+    "password.too_short": _l("The password must have at least 8 characters."),
+    "person.not_found": _l("No person with that personnummer is registered."),
+    "personnummer.format": _l("Write the personnummer as YYYYMMDD-XXXX."),
+    "personnummer.checksum": _l("The personnummer is not valid (check digit)."),
+    "personnummer.date": _l("The personnummer holds no valid date."),
+    "range.date_format": _l("Write dates as YYYY-MM-DD."),
 }
+
+
+_ACTIONS = {
+    "calendar.read": _l("Looked at your calendar"),
+    "booking.read": _l("Opened one of your visits"),
+    "settings.read": _l("Looked at your settings"),
+    "calendar.busy_lookup": _l("Saw when you are busy, to book a first visit"),
+}
+
+
+def audit_action(action: str) -> str:
+    """What an audit row's action means, in words."""
+    text = _ACTIONS.get(action)
+    return str(text) if text is not None else action
 
 
 def error_text(code: str, fallback: str) -> str:

@@ -57,7 +57,7 @@ def home() -> ResponseReturnValue:
     if user.role == Role.ADMIN:
         units = db().scalars(select(Provider).order_by(Provider.name)).all()
         return render_template("admin/home.html", units=units)
-    people = visible_people(db(), current_actor())
+    people = visible_people(db(), current_actor(), now=now_utc())
     return render_template("caregiver/people.html", people=people)
 
 

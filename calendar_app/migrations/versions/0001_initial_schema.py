@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 03:46:54.739597
+Create Date: 2026-11-23 04:07:49.436737
 """
 
 from __future__ import annotations
@@ -88,6 +88,7 @@ def upgrade() -> None:
         sa.Column("created_by", sa.String(length=40), nullable=False),
         sa.Column("started_utc", sa.DateTime(timezone=True), nullable=False),
         sa.Column("ended_utc", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("ended_by", sa.String(length=40), nullable=True),
         sa.ForeignKeyConstraint(
             ["person_id"],
             ["person.id"],
@@ -113,14 +114,40 @@ def upgrade() -> None:
         sa.UniqueConstraint("provider_id", "name"),
     )
     op.create_table(
+        "unit_consent",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("provider_id", sa.Integer(), nullable=False),
+        sa.Column(
+            "others_level",
+            sa.Enum("full", "time_place", "busy", name="viewlevel", native_enum=False, length=20),
+            nullable=False,
+        ),
+        sa.Column("sensitive", sa.Boolean(), nullable=False),
+        sa.Column("changed_utc", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["person_id"],
+            ["person.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["provider_id"],
+            ["provider.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("person_id", "provider_id"),
+    )
+    op.create_table(
         "audit_event",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("at_utc", sa.DateTime(timezone=True), nullable=False),
         sa.Column("person_id", sa.Integer(), nullable=False),
         sa.Column("actor_user_id", sa.Integer(), nullable=True),
         sa.Column("actor_label", sa.String(length=200), nullable=False),
+        sa.Column("actor_role", sa.String(length=20), nullable=False),
+        sa.Column("actor_unit", sa.String(length=200), nullable=False),
         sa.Column("action", sa.String(length=60), nullable=False),
         sa.Column("detail", sa.String(length=500), nullable=False),
+        sa.Column("remote_addr", sa.String(length=64), nullable=False),
         sa.ForeignKeyConstraint(
             ["actor_user_id"],
             ["app_user.id"],
@@ -215,14 +242,34 @@ def upgrade() -> None:
         "helper_grant",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("person_id", sa.Integer(), nullable=False),
-        sa.Column("helper_user_id", sa.Integer(), nullable=False),
+        sa.Column("helper_user_id", sa.Integer(), nullable=True),
+        sa.Column("helper_name", sa.String(length=200), nullable=False),
+        sa.Column("contact", sa.String(length=200), nullable=False),
+        sa.Column("invitation_hash", sa.String(length=64), nullable=True),
         sa.Column(
             "view_level",
             sa.Enum("full", "time_place", "busy", name="viewlevel", native_enum=False, length=20),
             nullable=True,
         ),
-        sa.Column("basis", sa.String(length=40), nullable=False),
+        sa.Column("receives_reminders", sa.Boolean(), nullable=False),
+        sa.Column("manages_settings", sa.Boolean(), nullable=False),
+        sa.Column(
+            "basis",
+            sa.Enum(
+                "narstaende",
+                "personligt_ombud",
+                "god_man",
+                "forvaltare",
+                name="helperbasis",
+                native_enum=False,
+                length=20,
+            ),
+            nullable=False,
+        ),
+        sa.Column("decision_reference", sa.String(length=100), nullable=True),
+        sa.Column("valid_until", sa.Date(), nullable=True),
         sa.Column("granted_utc", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("granted_by", sa.String(length=40), nullable=False),
         sa.Column("withdrawn_utc", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["helper_user_id"],
@@ -233,6 +280,7 @@ def upgrade() -> None:
             ["person.id"],
         ),
         sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("invitation_hash"),
     )
     op.create_table(
         "import_run",
@@ -272,9 +320,34 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("token_hash"),
     )
+    _make_audit_append_only()
+
+
+def _make_audit_append_only() -> None:
+    """Audit rows can be added, never changed or deleted (enforced by the database)."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "CREATE FUNCTION audit_event_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'audit_event rows are append-only'; END $$"
+        )
+        for event in ("UPDATE", "DELETE"):
+            op.execute(
+                f"CREATE TRIGGER audit_event_no_{event.lower()} BEFORE {event} ON audit_event "
+                "FOR EACH ROW EXECUTE FUNCTION audit_event_append_only()"
+            )
+    else:
+        for event in ("UPDATE", "DELETE"):
+            op.execute(
+                f"CREATE TRIGGER audit_event_no_{event.lower()} BEFORE {event} ON audit_event "
+                "BEGIN SELECT RAISE(ABORT, 'audit_event rows are append-only'); END"
+            )
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS audit_event_no_update ON audit_event")
+        op.execute("DROP TRIGGER IF EXISTS audit_event_no_delete ON audit_event")
+        op.execute("DROP FUNCTION IF EXISTS audit_event_append_only()")
 
     op.drop_table("user_session")
     op.drop_table("import_run")
@@ -287,6 +360,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_audit_person_at")
 
     op.drop_table("audit_event")
+    op.drop_table("unit_consent")
     op.drop_table("source")
     op.drop_table("care_relationship")
     op.drop_table("app_user")

@@ -1,0 +1,93 @@
+"""Reading the audit log: the person's "Vem har sett min kalender?" and the admin export."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from calendar_app.domain.errors import DomainError
+from calendar_app.models import AuditEvent, Person, Role
+from calendar_app.services.access import Actor, authorize
+from calendar_app.services.calendar import check_range, local_midnight
+
+
+def read_audit_log(
+    session: Session,
+    actor: Actor,
+    person_id: int,
+    first_day: date,
+    end_day: date,
+    *,
+    now: datetime,
+    max_days: int,
+) -> list[AuditEvent]:
+    """Who looked at the person's data in [first_day, end_day), newest first."""
+    check_range(first_day, end_day, max_days)
+    authorize(session, actor, person_id, "audit.read", now=now)
+    person = session.get(Person, person_id)
+    assert person is not None
+    zone = ZoneInfo(person.timezone)
+    rows = session.scalars(
+        select(AuditEvent)
+        .where(
+            AuditEvent.person_id == person_id,
+            AuditEvent.at_utc >= local_midnight(first_day, zone),
+            AuditEvent.at_utc < local_midnight(end_day, zone),
+        )
+        .order_by(AuditEvent.at_utc.desc(), AuditEvent.id.desc())
+    ).all()
+    session.commit()
+    return list(rows)
+
+
+EXPORT_COLUMNS = ("at_utc", "actor", "role", "unit", "action", "detail", "from_address")
+
+
+def export_audit_csv(
+    session: Session,
+    actor: Actor,
+    person_id: int,
+    first_day: date,
+    end_day: date,
+    *,
+    max_days: int,
+) -> str:
+    """An administrator's CSV export of one person's audit log for a period."""
+    if actor.role != Role.ADMIN:
+        raise DomainError("access.denied", "only an administrator exports the audit log")
+    check_range(first_day, end_day, max_days)
+    person = session.get(Person, person_id)
+    if person is None:
+        raise DomainError("person.not_found", "no such person")
+    zone = ZoneInfo(person.timezone)
+    rows = session.scalars(
+        select(AuditEvent)
+        .where(
+            AuditEvent.person_id == person_id,
+            AuditEvent.at_utc >= local_midnight(first_day, zone),
+            AuditEvent.at_utc < local_midnight(end_day, zone),
+        )
+        .order_by(AuditEvent.at_utc, AuditEvent.id)
+    ).all()
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_COLUMNS)
+    for row in rows:
+        writer.writerow(
+            [
+                row.at_utc.isoformat(),
+                row.actor_label,
+                row.actor_role,
+                row.actor_unit,
+                row.action,
+                row.detail,
+                row.remote_addr,
+            ]
+        )
+    session.commit()
+    return out.getvalue()
