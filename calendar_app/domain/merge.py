@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import cast
 
 from calendar_app.domain.intervals import Interval, overlapping_pairs
 
@@ -18,9 +19,13 @@ class Provenance:
     source: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Occurrence:
-    """One visit on the calendar; times are aware UTC, all-day ones also carry dates."""
+    """One visit on the calendar; times are aware UTC, all-day ones also carry dates.
+
+    Mutable on purpose: merging and overlap marking fill in the last fields in place,
+    since copying thousands of occurrences per request costs more than the query.
+    """
 
     booking_id: int
     uid: str
@@ -47,6 +52,7 @@ class Occurrence:
     detail_hidden: bool = False
 
 
+@functools.lru_cache(maxsize=4096)
 def _norm_title(title: str) -> str:
     return re.sub(r"\W+", " ", title.casefold()).strip()
 
@@ -62,23 +68,26 @@ def merge_sources(items: Sequence[Occurrence]) -> list[Occurrence]:
     for occ in sorted(items, key=lambda o: (o.start, o.end, o.booking_id)):
         key = (occ.uid, occ.recurrence_key, occ.start, occ.end)
         first = joined.get(key)
-        if first is None or first.source == occ.source and first.provider == occ.provider:
-            joined.setdefault(key, occ)
-            continue
-        provenance = Provenance(occ.provider, occ.provider_kind, occ.source)
-        joined[key] = dataclasses.replace(first, also_from=(*first.also_from, provenance))
+        if first is None:
+            joined[key] = occ
+        elif first.source != occ.source or first.provider != occ.provider:
+            first.also_from = (
+                *first.also_from,
+                Provenance(occ.provider, occ.provider_kind, occ.source),
+            )
     result = list(joined.values())
-    by_slot: dict[tuple[datetime, datetime, str], list[int]] = {}
-    for index, occ in enumerate(result):
+    by_slot: dict[tuple[datetime, datetime, str], list[Occurrence]] = {}
+    for occ in result:
         if occ.status != "cancelled" and occ.title.strip():
-            by_slot.setdefault((occ.start, occ.end, _norm_title(occ.title)), []).append(index)
-    for indexes in by_slot.values():
-        uids = {result[i].uid for i in indexes}
+            by_slot.setdefault((occ.start, occ.end, _norm_title(occ.title)), []).append(occ)
+    for group in by_slot.values():
+        if len(group) < 2:
+            continue
+        uids = {occ.uid for occ in group}
         if len(uids) < 2:
             continue
-        for i in indexes:
-            others = tuple(sorted(uids - {result[i].uid}))
-            result[i] = dataclasses.replace(result[i], likely_duplicate_of=others)
+        for occ in group:
+            occ.likely_duplicate_of = tuple(sorted(uids - {occ.uid}))
     return result
 
 
@@ -89,11 +98,10 @@ def mark_overlaps(items: Sequence[Occurrence]) -> list[Occurrence]:
         for index, occ in enumerate(items)
         if occ.status != "cancelled" and not occ.transparent
     ]
-    pairs = overlapping_pairs(busy)
-    result = list(items)
-    for index, others in pairs.items():
-        assert isinstance(index, int)
-        uids = sorted({items[i].uid for i in others if isinstance(i, int)})
-        if uids:
-            result[index] = dataclasses.replace(result[index], overlaps=tuple(uids))
-    return result
+    for occ in items:
+        occ.overlaps = ()
+    for index, others in overlapping_pairs(busy).items():
+        if others:
+            assert isinstance(index, int)
+            items[index].overlaps = tuple(sorted({items[cast(int, i)].uid for i in others}))
+    return list(items)

@@ -19,9 +19,13 @@ from calendar_app.domain.bookings import IncomingBooking, ReadResult
 ABSENT = "absent"
 
 
+_FIELDS = tuple(f.name for f in dataclasses.fields(IncomingBooking))
+
+
 def content_hash(booking: IncomingBooking) -> str:
     """A fingerprint of everything a booking says; equal hashes mean nothing changed."""
-    return hashlib.sha256(repr(dataclasses.astuple(booking)).encode()).hexdigest()
+    values = tuple(getattr(booking, name) for name in _FIELDS)
+    return hashlib.sha256(repr(values).encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,13 @@ def _calendar(texts: Iterable[str]) -> icalendar.Calendar:
     return calendar
 
 
+@lru_cache(maxsize=4096)
+def _query(texts: tuple[str, ...]) -> recurring_ical_events.CalendarQuery:
+    # Building the query reads every rule again; a series' texts change only when the
+    # series does, so the query is kept for the next window asked.
+    return recurring_ical_events.of(_calendar(texts))
+
+
 def _times(component: Any) -> OccurrenceTimes:
     start: Any = component["DTSTART"].dt
     end: Any = component["DTEND"].dt if "DTEND" in component else start
@@ -54,12 +61,33 @@ def _times(component: Any) -> OccurrenceTimes:
     return (recurrence_key(rid.dt) if rid is not None else "", start, end)
 
 
+@lru_cache(maxsize=16384)
+def _year(texts: tuple[str, ...], year: int) -> tuple[OccurrenceTimes, ...]:
+    # A series' occurrences in one calendar year (UTC) depend only on its texts, which
+    # change only when the series does: worth keeping, since a person's weeks and months
+    # are asked for again and again.
+    start = datetime(year, 1, 1, tzinfo=UTC)
+    end = datetime(year + 1, 1, 1, tzinfo=UTC)
+    return tuple(_times(c) for c in _query(texts).between(start, end))
+
+
 def expand(
     texts: Sequence[str], window_start: datetime, window_end: datetime
 ) -> list[OccurrenceTimes]:
-    """Occurrences of one series (master and overrides) that overlap the window."""
-    query = recurring_ical_events.of(_calendar(texts))
-    return [_times(c) for c in query.between(window_start, window_end)]
+    """Occurrences of one series (master and overrides) that overlap the window.
+
+    Expanded a calendar year at a time; the caller filters to the exact window. An
+    occurrence that spans a new year is returned once.
+    """
+    key = tuple(texts)
+    seen: set[tuple[str, date | datetime]] = set()
+    result: list[OccurrenceTimes] = []
+    for year in range(window_start.astimezone(UTC).year, window_end.astimezone(UTC).year + 1):
+        for times in _year(key, year):
+            if (times[0], times[1]) not in seen:
+                seen.add((times[0], times[1]))
+                result.append(times)
+    return result
 
 
 def first_occurrences(texts: Sequence[str], limit: int) -> list[OccurrenceTimes]:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import String, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from calendar_app.domain.errors import DomainError
@@ -59,17 +60,41 @@ _COLUMNS = (
     Booking.recurrence_ics,
     Booking.title,
     Booking.location,
-    Booking.status,
+    type_coerce(Booking.status, String),
     Booking.cancelled_from_utc,
     Booking.transparent,
-    Booking.mode,
+    type_coerce(Booking.mode, String),
     Booking.practitioner_name,
-    Booking.origin,
+    type_coerce(Booking.origin, String),
     Booking.provider_id,
     Provider.name.label("provider_name"),
-    Provider.kind.label("provider_kind"),
+    type_coerce(Provider.kind, String).label("provider_kind"),
     Source.name.label("source_name"),
 )
+(
+    _ID,
+    _UID,
+    _KEY,
+    _SOURCE_ID,
+    _START,
+    _END,
+    _ALL_DAY,
+    _START_DATE,
+    _END_DATE,
+    _ICS,
+    _TITLE,
+    _LOCATION,
+    _STATUS,
+    _CANCELLED_FROM,
+    _TRANSPARENT,
+    _MODE,
+    _PRACTITIONER,
+    _ORIGIN,
+    _PROVIDER_ID,
+    _PROVIDER_NAME,
+    _PROVIDER_KIND,
+    _SOURCE_NAME,
+) = range(len(_COLUMNS))
 
 
 def merged_calendar(
@@ -84,26 +109,31 @@ def merged_calendar(
     """Every occurrence overlapping [first_day, end_day) in the person's zone, sorted."""
     check_range(first_day, end_day, max_days)
     window_start, window_end = local_midnight(first_day, zone), local_midnight(end_day, zone)
-    rows = session.execute(
-        select(*_COLUMNS)
-        .join(Provider, Provider.id == Booking.provider_id)
-        .join(Source, Source.id == Booking.source_id)
-        .where(
-            Booking.person_id == person_id,
-            Booking.range_start_utc < window_end,
-            or_(Booking.range_end_utc.is_(None), Booking.range_end_utc >= window_start),
+    # Core rows, enums as plain strings: this runs for every booking in the window.
+    rows: Sequence[Any] = (
+        session.connection()
+        .execute(
+            select(*_COLUMNS)
+            .join(Provider, Provider.id == Booking.provider_id)
+            .join(Source, Source.id == Booking.source_id)
+            .where(
+                Booking.person_id == person_id,
+                Booking.range_start_utc < window_end,
+                or_(Booking.range_end_utc.is_(None), Booking.range_end_utc >= window_start),
+            )
         )
-    ).all()
+        .all()
+    )
     found: list[Occurrence] = []
     series: dict[tuple[int, str], list[Any]] = defaultdict(list)
     for row in rows:
-        if row.recurrence_ics is None:
-            if overlaps(row.start_utc, row.end_utc, window_start, window_end):
+        if row[_ICS] is None:
+            if overlaps(row[_START], row[_END], window_start, window_end):
                 found.append(
-                    _occurrence(row, "", row.start_utc, row.end_utc, row.start_date, row.end_date)
+                    _occurrence(row, "", row[_START], row[_END], row[_START_DATE], row[_END_DATE])
                 )
         else:
-            series[(row.source_id, row.uid)].append(row)
+            series[(row[_SOURCE_ID], row[_UID])].append(row)
     for parts in series.values():
         found.extend(_expand_series(parts, window_start, window_end, zone))
     merged = merge_sources(found)
@@ -113,12 +143,12 @@ def merged_calendar(
 def _expand_series(
     parts: list[Any], window_start: datetime, window_end: datetime, zone: ZoneInfo
 ) -> list[Occurrence]:
-    master = next((p for p in parts if p.recurrence_key == ""), None)
-    overrides = {p.recurrence_key: p for p in parts if p.recurrence_key}
+    master = next((p for p in parts if p[_KEY] == ""), None)
+    overrides = {p[_KEY]: p for p in parts if p[_KEY]}
     result = []
     # Ask the library for a day more on each side: all-day dates are judged in our zone below.
     times = expand(
-        [p.recurrence_ics for p in parts],
+        [p[_ICS] for p in parts],
         window_start - timedelta(days=1),
         window_end + timedelta(days=1),
     )
@@ -144,29 +174,31 @@ def _occurrence(
     start_date: date | None,
     end_date: date | None,
 ) -> Occurrence:
-    status = row.status.value
-    if row.cancelled_from_utc is not None and start >= row.cancelled_from_utc:
+    # Positional access: this runs once per occurrence, thousands of times per request.
+    status = row[_STATUS]
+    cancelled_from = row[_CANCELLED_FROM]
+    if cancelled_from is not None and start >= cancelled_from:
         status = "cancelled"
     return Occurrence(
-        booking_id=row.id,
-        uid=row.uid,
+        booking_id=row[_ID],
+        uid=row[_UID],
         recurrence_key=key,
         start=start,
         end=end,
-        all_day=row.all_day,
+        all_day=row[_ALL_DAY],
         start_date=start_date,
         end_date=end_date,
-        title=row.title,
-        location=row.location,
-        provider_id=row.provider_id,
-        provider=row.provider_name,
-        provider_kind=row.provider_kind.value,
-        source=row.source_name,
+        title=row[_TITLE],
+        location=row[_LOCATION],
+        provider_id=row[_PROVIDER_ID],
+        provider=row[_PROVIDER_NAME],
+        provider_kind=row[_PROVIDER_KIND],
+        source=row[_SOURCE_NAME],
         status=status,
-        transparent=row.transparent,
-        mode=row.mode.value,
-        practitioner_name=row.practitioner_name,
-        origin=row.origin.value,
+        transparent=row[_TRANSPARENT],
+        mode=row[_MODE],
+        practitioner_name=row[_PRACTITIONER],
+        origin=row[_ORIGIN],
     )
 
 
@@ -210,7 +242,7 @@ def _visible(occurrences: list[Occurrence], access: Access) -> list[Occurrence]:
     if all(not o.detail_hidden for o in shown):
         return shown
     # Overlaps are recomputed on what the viewer sees, so no hidden uid leaks through them.
-    return mark_overlaps([dataclasses.replace(o, overlaps=()) for o in shown])
+    return mark_overlaps(shown)
 
 
 def read_calendar(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from calendar_app.domain.bookings import IncomingBooking, ReadResult, SkippedEvent
@@ -114,18 +115,27 @@ def apply_read(
         for row in rows
     ]
     plan = plan_read(stored, read, now=now)
-    for incoming in plan.add:
-        row = Booking(
-            person_id=person_id,
-            source_id=source_id,
-            provider_id=provider_id,
-            origin=BookingOrigin.SYNCED,
-            first_seen_utc=now,
+    if plan.add:
+        # One bulk INSERT without RETURNING: the new ids are not needed here, and fetching
+        # them back costs PostgreSQL more than the insert itself.
+        session.execute(
+            insert(Booking),
+            [
+                {
+                    **_values(incoming, now),
+                    "person_id": person_id,
+                    "source_id": source_id,
+                    "provider_id": provider_id,
+                    "origin": BookingOrigin.SYNCED,
+                    "first_seen_utc": now,
+                }
+                for incoming in plan.add
+            ],
         )
-        _fill(row, incoming, now)
-        session.add(row)
     for row_id, incoming in plan.update:
-        _fill(by_id[row_id], incoming, now)
+        row = by_id[row_id]
+        for name, value in _values(incoming, now).items():
+            setattr(row, name, value)
     for row_id in plan.seen:
         by_id[row_id].last_seen_utc = now
     for cancel in plan.cancel:
@@ -162,34 +172,37 @@ def apply_read(
     return summary
 
 
-def _fill(row: Booking, incoming: IncomingBooking, now: datetime) -> None:
-    row.uid = incoming.uid
-    row.recurrence_key = incoming.recurrence_key
-    row.this_and_future = incoming.this_and_future
-    row.start_utc = incoming.start_utc
-    row.end_utc = incoming.end_utc
-    row.tzid = incoming.tzid
-    row.all_day = incoming.all_day
-    row.start_date = incoming.start_date
-    row.end_date = incoming.end_date
-    row.recurrence_ics = incoming.recurrence_ics
-    row.range_start_utc = incoming.range_start_utc
-    row.range_end_utc = incoming.range_end_utc
-    row.title = incoming.title
-    row.location = incoming.location
-    row.description = incoming.description
-    row.practitioner_name = incoming.practitioner_name
-    row.practitioner_photo = incoming.practitioner_photo
-    row.mode = VisitMode(incoming.mode)
-    row.interpreter = incoming.interpreter
-    row.interpreter_language = incoming.interpreter_language
-    row.transport_needed = incoming.transport_needed
-    row.cancellation_terms = incoming.cancellation_terms
-    row.no_show_fee = incoming.no_show_fee
-    row.transparent = incoming.transparent
-    row.status = BookingStatus(incoming.status)
-    row.cancelled_from_utc = None
-    row.sequence = incoming.sequence
-    row.last_modified_utc = incoming.last_modified_utc
-    row.content_hash = content_hash(incoming)
-    row.last_seen_utc = now
+def _values(incoming: IncomingBooking, now: datetime) -> dict[str, Any]:
+    """The stored columns of a booking as received."""
+    return {
+        "uid": incoming.uid,
+        "recurrence_key": incoming.recurrence_key,
+        "this_and_future": incoming.this_and_future,
+        "start_utc": incoming.start_utc,
+        "end_utc": incoming.end_utc,
+        "tzid": incoming.tzid,
+        "all_day": incoming.all_day,
+        "start_date": incoming.start_date,
+        "end_date": incoming.end_date,
+        "recurrence_ics": incoming.recurrence_ics,
+        "range_start_utc": incoming.range_start_utc,
+        "range_end_utc": incoming.range_end_utc,
+        "title": incoming.title,
+        "location": incoming.location,
+        "description": incoming.description,
+        "practitioner_name": incoming.practitioner_name,
+        "practitioner_photo": incoming.practitioner_photo,
+        "mode": VisitMode(incoming.mode),
+        "interpreter": incoming.interpreter,
+        "interpreter_language": incoming.interpreter_language,
+        "transport_needed": incoming.transport_needed,
+        "cancellation_terms": incoming.cancellation_terms,
+        "no_show_fee": incoming.no_show_fee,
+        "transparent": incoming.transparent,
+        "status": BookingStatus(incoming.status),
+        "cancelled_from_utc": None,
+        "sequence": incoming.sequence,
+        "last_modified_utc": incoming.last_modified_utc,
+        "content_hash": content_hash(incoming),
+        "last_seen_utc": now,
+    }
