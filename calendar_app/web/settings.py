@@ -119,6 +119,8 @@ def _until(text: str | None) -> date | None:
 @login_required
 def invite(person_id: int) -> ResponseReturnValue:
     """Invite a helper; the code is shown once, to be given to the helper."""
+    if g.user.role == Role.ADMIN:
+        abort(403)  # administrators register court appointments on their own page
     form = request.form
     try:
         invitation = settings_service.invite_helper(

@@ -1,0 +1,166 @@
+"""Every endpoint x every role: allowed or refused, and whether the person's audit log
+grows. Generated from the app's URL map: an endpoint without an entry here fails."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from calendar_app import create_app
+from calendar_app.models import AuditEvent
+from tests.world import ROLES, World, build_world, log_in
+
+OK, AUDIT, DENY, LOGIN = "ok", "audit", "deny", "login"
+
+
+@dataclass(frozen=True)
+class Case:
+    method: str
+    path: Callable[[World], str]
+    outcomes: dict[str, str]  # role -> outcome; roles not named get `default`
+    default: str = DENY
+    form: Callable[[World], dict[str, Any]] | None = None
+    json: Callable[[World], dict[str, Any]] | None = None
+    ends_at_login: bool = False  # success itself leads to the login page (logging out)
+
+    def outcome(self, role: str) -> str:
+        if role in self.outcomes:
+            return self.outcomes[role]
+        if role == "anonymous":
+            return LOGIN
+        return self.default
+
+
+EVERYONE = dict.fromkeys(ROLES, OK)
+SIGNED_IN = {**dict.fromkeys(ROLES, OK), "anonymous": LOGIN}
+VIEWERS = {
+    "person": OK,
+    "helper_full": AUDIT,
+    "helper_time_place": AUDIT,
+    "helper_busy": AUDIT,
+    "caregiver": AUDIT,
+}
+SETTINGS_WRITERS = {"person": OK, "helper_settings": OK}
+
+P = "/people/{w.person_id}"
+
+
+def path(template: str) -> Callable[[World], str]:
+    return lambda w: template.format(w=w)
+
+
+MATRIX: dict[str, Case] = {
+    "health.healthz": Case("GET", path("/healthz"), EVERYONE),
+    "auth.login": Case("GET", path("/login"), EVERYONE),
+    "auth.logout": Case("POST", path("/logout"), EVERYONE, ends_at_login=True),
+    "auth.language": Case("POST", path("/language"), EVERYONE, form=lambda w: {"lang": "en"}),
+    "person.home": Case("GET", path("/"), SIGNED_IN),
+    "person.week": Case("GET", path(P + "/week"), VIEWERS),
+    "person.agenda": Case("GET", path(P + "/agenda"), VIEWERS),
+    "person.booking": Case("GET", path(P + "/bookings/{w.booking_a}"), VIEWERS),
+    "person.import_file": Case("GET", path(P + "/import"), {"person": OK, "caregiver": OK}),
+    "settings.page": Case("GET", path(P + "/settings"), {"person": OK, "helper_settings": AUDIT}),
+    "settings.unit_consent": Case(
+        "POST",
+        path(P + "/settings/units/{w.unit_a}"),
+        SETTINGS_WRITERS,
+        form=lambda w: {"others_level": "full"},
+    ),
+    "settings.add_relationship": Case(
+        "POST",
+        path(P + "/settings/relationships"),
+        {**SETTINGS_WRITERS, "admin": OK},
+        form=lambda w: {"provider_id": str(w.unit_c)},
+    ),
+    "settings.end_relationship": Case(
+        "POST", path(P + "/settings/relationships/{w.relationship_b}/end"), SETTINGS_WRITERS
+    ),
+    "settings.invite": Case(
+        "POST",
+        path(P + "/settings/helpers"),
+        SETTINGS_WRITERS,
+        form=lambda w: {
+            "name": "Sam",
+            "contact": "sam@example.se",
+            "basis": "narstaende",
+            "view_level": "busy",
+        },
+    ),
+    "settings.withdraw": Case(
+        "POST", path(P + "/settings/helpers/{w.grant_busy}/withdraw"), SETTINGS_WRITERS
+    ),
+    "settings.audit": Case("GET", path(P + "/audit"), {"person": OK}),
+    "settings.invitation": Case("GET", path("/invitation"), EVERYONE),
+    "settings.court_helper": Case("GET", path("/admin/court-helpers"), {"admin": OK}),
+    "settings.audit_export": Case("GET", path("/admin/audit-export"), {"admin": OK}),
+    "api.openapi": Case("GET", path("/api/v1/openapi.json"), EVERYONE),
+    "api.me": Case("GET", path("/api/v1/me"), SIGNED_IN),
+    "api.calendar": Case(
+        "GET", path("/api/v1" + P + "/calendar?from=2026-12-01&to=2026-12-08"), VIEWERS
+    ),
+    "api.settings": Case(
+        "GET", path("/api/v1" + P + "/settings"), {"person": OK, "helper_settings": AUDIT}
+    ),
+    "api.put_consent": Case(
+        "PUT",
+        path("/api/v1" + P + "/consents/{w.unit_a}"),
+        SETTINGS_WRITERS,
+        json=lambda w: {"others_level": "time_place", "sensitive": True},
+    ),
+    "api.audit": Case(
+        "GET", path("/api/v1" + P + "/audit?from=2026-01-01&to=2027-01-01"), {"person": OK}
+    ),
+    "api.busy": Case(
+        "POST",
+        path("/api/v1/busy"),
+        {"caregiver": AUDIT, "caregiver_unrelated": AUDIT},
+        json=lambda w: {"personnummer": w.pnr, "from": "2026-12-01", "to": "2026-12-08"},
+    ),
+}
+NOT_PERSON_DATA = {"static"}
+
+
+def test_every_endpoint_has_an_entry_in_the_matrix():
+    app = create_app({"DATABASE_URL": "sqlite://"})
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()} - NOT_PERSON_DATA
+    assert sorted(endpoints - set(MATRIX)) == [], "add the new endpoint to MATRIX"
+    assert sorted(set(MATRIX) - endpoints) == []
+
+
+def _audit_count(session, person_id: int) -> int:
+    session.rollback()
+    return session.scalar(
+        select(func.count()).select_from(AuditEvent).where(AuditEvent.person_id == person_id)
+    )
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("endpoint", sorted(MATRIX))
+def test_authorization_matrix(endpoint, role, client, session, now):
+    case = MATRIX[endpoint]
+    world = build_world(session, now)
+    log_in(client, role)
+    before = _audit_count(session, world.person_id)
+    session.commit()
+    kwargs: dict[str, Any] = {}
+    if case.form:
+        kwargs["data"] = case.form(world)
+    if case.json:
+        kwargs["json"] = case.json(world)
+    response = client.open(case.path(world), method=case.method, **kwargs)
+    expected = case.outcome(role)
+    status = response.status_code
+    if expected == LOGIN:
+        assert status == 401 or (status == 302 and "/login" in response.location), status
+    elif expected == DENY:
+        assert status == 403, (status, response.get_data(as_text=True)[:300])
+    else:
+        assert status in (200, 302), (status, response.get_data(as_text=True)[:300])
+        if status == 302 and not case.ends_at_login:
+            assert "/login" not in response.location
+    audited = _audit_count(session, world.person_id) - before
+    assert audited == (1 if expected == AUDIT else 0), f"audit rows added: {audited}"
