@@ -16,6 +16,27 @@ from calendar_app.services.access import Actor, authorize
 from calendar_app.services.calendar import check_range, local_midnight
 
 
+def _rows(
+    session: Session, person: Person, first_day: date, end_day: date, *, newest_first: bool
+) -> list[AuditEvent]:
+    zone = ZoneInfo(person.timezone)
+    order = (
+        (AuditEvent.at_utc.desc(), AuditEvent.id.desc())
+        if newest_first
+        else (AuditEvent.at_utc, AuditEvent.id)
+    )
+    query = (
+        select(AuditEvent)
+        .where(
+            AuditEvent.person_id == person.id,
+            AuditEvent.at_utc >= local_midnight(first_day, zone),
+            AuditEvent.at_utc < local_midnight(end_day, zone),
+        )
+        .order_by(*order)
+    )
+    return list(session.scalars(query))
+
+
 def read_audit_log(
     session: Session,
     actor: Actor,
@@ -31,18 +52,9 @@ def read_audit_log(
     authorize(session, actor, person_id, "audit.read", now=now)
     person = session.get(Person, person_id)
     assert person is not None
-    zone = ZoneInfo(person.timezone)
-    rows = session.scalars(
-        select(AuditEvent)
-        .where(
-            AuditEvent.person_id == person_id,
-            AuditEvent.at_utc >= local_midnight(first_day, zone),
-            AuditEvent.at_utc < local_midnight(end_day, zone),
-        )
-        .order_by(AuditEvent.at_utc.desc(), AuditEvent.id.desc())
-    ).all()
+    rows = _rows(session, person, first_day, end_day, newest_first=True)
     session.commit()
-    return list(rows)
+    return rows
 
 
 EXPORT_COLUMNS = ("at_utc", "actor", "role", "unit", "action", "detail", "from_address")
@@ -64,16 +76,7 @@ def export_audit_csv(
     person = session.get(Person, person_id)
     if person is None:
         raise DomainError("person.not_found", "no such person")
-    zone = ZoneInfo(person.timezone)
-    rows = session.scalars(
-        select(AuditEvent)
-        .where(
-            AuditEvent.person_id == person_id,
-            AuditEvent.at_utc >= local_midnight(first_day, zone),
-            AuditEvent.at_utc < local_midnight(end_day, zone),
-        )
-        .order_by(AuditEvent.at_utc, AuditEvent.id)
-    ).all()
+    rows = _rows(session, person, first_day, end_day, newest_first=False)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(EXPORT_COLUMNS)
