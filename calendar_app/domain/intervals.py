@@ -31,8 +31,11 @@ def overlaps(a_start: datetime, a_end: datetime, b_start: datetime, b_end: datet
 
 
 def overlapping_pairs(items: Sequence[Interval]) -> dict[Hashable, set[Hashable]]:
-    """Map each key to the keys of the intervals it overlaps, in O(n log n + pairs)."""
-    result: dict[Hashable, set[Hashable]] = {item.key: set() for item in items}
+    """Map each key that overlaps anything to the keys it overlaps, in O(n log n + pairs).
+
+    Keys without any overlap are left out.
+    """
+    result: dict[Hashable, set[Hashable]] = {}
     active: list[tuple[datetime, int, Interval]] = []  # heap by end
     for index, item in enumerate(sorted(items, key=lambda i: (i.start, i.end))):
         # Drop what ended before this start; a zero-length interval at this very instant
@@ -44,7 +47,7 @@ def overlapping_pairs(items: Sequence[Interval]) -> dict[Hashable, set[Hashable]
             heapq.heappop(active)
         for _end, _i, other in active:
             if other.key != item.key and overlaps(other.start, other.end, item.start, item.end):
-                result[item.key].add(other.key)
-                result[other.key].add(item.key)
+                result.setdefault(item.key, set()).add(other.key)
+                result.setdefault(other.key, set()).add(item.key)
         heapq.heappush(active, (item.end, index, item))
     return result

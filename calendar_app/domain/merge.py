@@ -60,12 +60,14 @@ def _norm_title(title: str) -> str:
 def merge_sources(items: Sequence[Occurrence]) -> list[Occurrence]:
     """Join the same visit delivered by several sources; flag look-alikes.
 
+    Returns the occurrences sorted by start, end, title and uid.
+
     The same UID at the same time from two sources is shown once with both provenances.
     Different UIDs at the same time with the same title from different units are kept,
     each flagged as a likely duplicate of the other, never silently dropped.
     """
     joined: dict[tuple[str, str, datetime, datetime], Occurrence] = {}
-    for occ in sorted(items, key=lambda o: (o.start, o.end, o.booking_id)):
+    for occ in sorted(items, key=lambda o: (o.start, o.end, o.title, o.uid, o.booking_id)):
         key = (occ.uid, occ.recurrence_key, occ.start, occ.end)
         first = joined.get(key)
         if first is None:

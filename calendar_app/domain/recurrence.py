@@ -33,7 +33,7 @@ def key_to_iso(key: str) -> str | None:
     return f"{key[0:4]}-{key[4:6]}-{key[6:8]}"
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=2048)
 def _parsed(ics_text: str) -> icalendar.Event:
     component = icalendar.Event.from_ical(ics_text)
     assert isinstance(component, icalendar.Event)
@@ -47,7 +47,7 @@ def _calendar(texts: Iterable[str]) -> icalendar.Calendar:
     return calendar
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)
 def _query(texts: tuple[str, ...]) -> recurring_ical_events.CalendarQuery:
     # Building the query reads every rule again; a series' texts change only when the
     # series does, so the query is kept for the next window asked.
@@ -61,7 +61,7 @@ def _times(component: Any) -> OccurrenceTimes:
     return (recurrence_key(rid.dt) if rid is not None else "", start, end)
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=4096)
 def _year(texts: tuple[str, ...], year: int) -> tuple[OccurrenceTimes, ...]:
     # A series' occurrences in one calendar year (UTC) depend only on its texts, which
     # change only when the series does: worth keeping, since a person's weeks and months
@@ -91,8 +91,15 @@ def expand(
 
 
 def first_occurrences(texts: Sequence[str], limit: int) -> list[OccurrenceTimes]:
-    """Up to ``limit`` occurrences from the start of the series, in order."""
-    query = recurring_ical_events.of(_calendar(texts))
+    """Up to ``limit`` occurrences from the start of the series, in order.
+
+    Used once per series on import, so nothing is cached: an import of thousands of
+    series must not push the calendar queries' entries out of the caches.
+    """
+    calendar = icalendar.Calendar()
+    for text in texts:
+        calendar.add_component(icalendar.Event.from_ical(text))
+    query = recurring_ical_events.of(calendar)
     result: list[OccurrenceTimes] = []
     for component in query.all():
         result.append(_times(component))

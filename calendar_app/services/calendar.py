@@ -136,8 +136,7 @@ def merged_calendar(
             series[(row[_SOURCE_ID], row[_UID])].append(row)
     for parts in series.values():
         found.extend(_expand_series(parts, window_start, window_end, zone))
-    merged = merge_sources(found)
-    return sorted(mark_overlaps(merged), key=lambda o: (o.start, o.end, o.title, o.uid))
+    return mark_overlaps(merge_sources(found))  # sorted by merge_sources
 
 
 def _expand_series(
