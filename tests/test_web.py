@@ -199,6 +199,18 @@ def test_the_openapi_document_describes_the_calendar_endpoint(client):
     assert "overlaps" in doc["components"]["schemas"]["Occurrence"]["required"]
 
 
+def test_the_openapi_document_lists_every_api_route(app, client):
+    doc = client.get("/api/v1/openapi.json").json
+    documented = {(path, method.upper()) for path, ops in doc["paths"].items() for method in ops}
+    routes = {
+        (rule.rule.replace("<int:", "{").replace(">", "}"), method)
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/api/v1/") and rule.endpoint != "api.openapi"
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    assert routes == documented
+
+
 def test_uploading_a_calendar_file_imports_it(client, demo, session):
     login(client, "alva")
     data = (ICS / "recurring-ical-events/each_week_but_one_deleted.ics").read_bytes()

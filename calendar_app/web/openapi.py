@@ -70,6 +70,10 @@ OCCURRENCE = {
 }
 
 
+PERSON_ID = {"name": "person_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+DATE = {"type": "string", "format": "date"}
+
+
 def _errors(*codes: int) -> dict[str, Any]:
     return {
         str(code): {
@@ -142,6 +146,102 @@ def document() -> dict[str, Any]:
                             },
                         },
                         **_errors(400, 401, 403),
+                    },
+                }
+            },
+            "/api/v1/people/{person_id}/settings": {
+                "get": {
+                    "operationId": "getSettings",
+                    "summary": "Consent per unit, care relationships and helpers",
+                    "parameters": [PERSON_ID],
+                    "responses": {
+                        "200": {"description": "the person's settings"},
+                        **_errors(401, 403),
+                    },
+                }
+            },
+            "/api/v1/people/{person_id}/consents/{provider_id}": {
+                "put": {
+                    "operationId": "putConsent",
+                    "summary": "What a unit's caregivers see of other units; sensitive or not",
+                    "parameters": [
+                        PERSON_ID,
+                        {
+                            "name": "provider_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "integer"},
+                        },
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["others_level"],
+                                    "properties": {
+                                        "others_level": {
+                                            "type": "string",
+                                            "enum": ["busy", "time_place", "full"],
+                                        },
+                                        "sensitive": {"type": "boolean"},
+                                    },
+                                },
+                                "example": {"others_level": "time_place", "sensitive": False},
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {"description": "saved"},
+                        **_errors(400, 401, 403, 404, 415),
+                    },
+                }
+            },
+            "/api/v1/people/{person_id}/audit": {
+                "get": {
+                    "operationId": "getAudit",
+                    "summary": "Who has seen the person's data in [from, to) (the person only)",
+                    "parameters": [
+                        PERSON_ID,
+                        {"name": "from", "in": "query", "required": True, "schema": DATE},
+                        {"name": "to", "in": "query", "required": True, "schema": DATE},
+                    ],
+                    "responses": {
+                        "200": {"description": "audit rows, newest first"},
+                        **_errors(400, 401, 403),
+                    },
+                }
+            },
+            "/api/v1/busy": {
+                "post": {
+                    "operationId": "postBusy",
+                    "summary": "For a caregiver booking a first visit: when the person is busy "
+                    "(at most 31 days; audited). The personnummer goes in the body.",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["personnummer", "from", "to"],
+                                    "properties": {
+                                        "personnummer": {"type": "string"},
+                                        "from": DATE,
+                                        "to": DATE,
+                                    },
+                                },
+                                "example": {
+                                    "personnummer": "19900101-2385",
+                                    "from": "2026-12-01",
+                                    "to": "2026-12-08",
+                                },
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {"description": "busy intervals, joined"},
+                        **_errors(400, 401, 403, 404, 415),
                     },
                 }
             },
