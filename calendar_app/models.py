@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 from sqlalchemy import (
     Boolean,
@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    Time,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -157,6 +158,8 @@ class Booking(Base):
     transparent: Mapped[bool] = mapped_column(Boolean, default=False)
 
     status: Mapped[BookingStatus] = mapped_column(_enum(BookingStatus))
+    booked_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    clash_override_reason: Mapped[str | None] = mapped_column(String(500))
     # A series that vanished from a complete read after it had started is cancelled from
     # this instant on; its past occurrences stay as they were.
     cancelled_from_utc: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -169,6 +172,37 @@ class Booking(Base):
 
     source: Mapped[Source] = relationship()
     provider: Mapped[Provider] = relationship()
+
+
+class PersonPreferences(Base):
+    """What suits the person: daily maximum, travel buffer, home address."""
+
+    __tablename__ = "person_preferences"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True)
+    max_visits_per_day: Mapped[int | None] = mapped_column(Integer)
+    travel_buffer_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    home_address: Mapped[str] = mapped_column(String(300), default="")
+    changed_utc: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TimeWindowKind(enum.StrEnum):
+    SUITABLE = "suitable"  # times that suit the person
+    BUSY = "busy"  # work, school: a hard clash
+
+
+class PersonTimeWindow(Base):
+    """A weekly window: weekdays (0 = Monday, comma-separated) from one time to another."""
+
+    __tablename__ = "person_time_window"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    kind: Mapped[TimeWindowKind] = mapped_column(_enum(TimeWindowKind))
+    label: Mapped[str] = mapped_column(String(100), default="")
+    weekdays: Mapped[str] = mapped_column(String(20))
+    start_time: Mapped[time] = mapped_column(Time)
+    end_time: Mapped[time] = mapped_column(Time)
 
 
 class ImportRun(Base):

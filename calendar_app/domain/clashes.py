@@ -128,7 +128,7 @@ class Visit:
 
 
 @dataclass(frozen=True)
-class Warning:
+class ClashWarning:
     kind: str  # overlap, busy_period, travel, max_per_day, outside_suitable, holiday
     hard: bool
     other: str  # what it clashes with
@@ -141,23 +141,23 @@ def check(
     location: str,
     existing: Sequence[Visit],
     prefs: Preferences,
-) -> list[Warning]:
+) -> list[ClashWarning]:
     """Every hard clash and soft warning for a visit at [start, end) at ``location``."""
     if end <= start:
         raise DomainError("visit.end_before_start", "the visit must end after it starts")
     zone = prefs.zone
-    warnings: list[Warning] = []
+    warnings: list[ClashWarning] = []
     live = [v for v in existing if not v.cancelled]
     for visit in live:
         if overlaps(start, end, visit.start, visit.end):
-            warnings.append(Warning("overlap", True, visit.label, visit.key))
+            warnings.append(ClashWarning("overlap", True, visit.label, visit.key))
     local_day = start.astimezone(zone).date()
     for label, window in prefs.busy:
         for busy_start, busy_end in window.instances(
             local_day - timedelta(days=1), end.astimezone(zone).date(), zone
         ):
             if overlaps(start, end, busy_start, busy_end):
-                warnings.append(Warning("busy_period", True, label))
+                warnings.append(ClashWarning("busy_period", True, label))
                 break
     for visit in live:
         needed = _travel_time(location, visit.location, prefs)
@@ -165,15 +165,15 @@ def check(
             continue
         gap = start - visit.end if visit.end <= start else visit.start - end
         if gap < needed:
-            warnings.append(Warning("travel", False, visit.label, visit.key))
+            warnings.append(ClashWarning("travel", False, visit.label, visit.key))
     same_day = [v for v in live if v.start.astimezone(zone).date() == local_day]
     if prefs.max_visits_per_day is not None and len(same_day) + 1 > prefs.max_visits_per_day:
-        warnings.append(Warning("max_per_day", False, f"{len(same_day) + 1}"))
+        warnings.append(ClashWarning("max_per_day", False, f"{len(same_day) + 1}"))
     if prefs.suitable and not any(w.covers(start, end, zone) for w in prefs.suitable):
-        warnings.append(Warning("outside_suitable", False, ""))
+        warnings.append(ClashWarning("outside_suitable", False, ""))
     holiday = swedish_holidays(local_day.year).get(local_day)
     if holiday:
-        warnings.append(Warning("holiday", False, holiday))
+        warnings.append(ClashWarning("holiday", False, holiday))
     return warnings
 
 

@@ -81,6 +81,18 @@ def get_or_add_provider(session: Session, name: str, kind: ProviderKind | None) 
     return provider
 
 
+def builtin_source(session: Session, provider: Provider) -> Source:
+    """The unit's own source for bookings made here, created if it is missing; no commit."""
+    source = session.scalars(
+        select(Source).where(Source.provider_id == provider.id, Source.name == BUILTIN_SOURCE)
+    ).first()
+    if source is None:
+        source = Source(provider_id=provider.id, name=BUILTIN_SOURCE, adapter="native")
+        session.add(source)
+        session.flush()
+    return source
+
+
 def get_or_add_source(session: Session, provider: Provider, name: str, adapter: str) -> Source:
     """The unit's source with this name, created if new; no commit."""
     name = name.strip() or "file"

@@ -68,11 +68,12 @@ def init_app(app: Flask) -> None:
 
     errors.init_app(app)
 
-    from calendar_app.web import api, auth, health, person, settings
+    from calendar_app.web import api, auth, booking, health, person, settings
 
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(person.bp)
     app.register_blueprint(settings.bp)
+    app.register_blueprint(booking.bp)
     csrf.exempt(api.bp)  # JSON only; see api._json_body
     app.register_blueprint(api.bp)

@@ -13,20 +13,23 @@ from flask import Blueprint, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from calendar_app.db import now_utc
+from calendar_app.domain.clashes import ClashWarning
 from calendar_app.domain.errors import DomainError
 from calendar_app.models import Role
 from calendar_app.services import calendar as calendar_service
 from calendar_app.services import settings as settings_service
 from calendar_app.services.access import AccessDenied
 from calendar_app.services.audit import read_audit_log
+from calendar_app.services.booking import book_visit, check_visit
 from calendar_app.services.directory import find_person
 from calendar_app.web import db
 from calendar_app.web.auth import current_actor
+from calendar_app.web.booking import draft_from
 from calendar_app.web.openapi import document
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-STATUS_FOR = {"access.denied": 403, "auth.required": 401, "request.json": 415}
+STATUS_FOR = {"access.denied": 403, "auth.required": 401, "request.json": 415, "clash": 409}
 
 
 def error(code: str, message: str, status: int = 400) -> Any:
@@ -230,6 +233,45 @@ def busy() -> ResponseReturnValue:
             "busy": [{"start": s.isoformat(), "end": e.isoformat()} for s, e in intervals],
         }
     )
+
+
+def _warning_json(warning: ClashWarning) -> dict[str, Any]:
+    return {"kind": warning.kind, "hard": warning.hard, "other": warning.other}
+
+
+@bp.post("/people/<int:person_id>/visits/check")
+def check_proposed_visit(person_id: int) -> ResponseReturnValue:
+    """What a proposed visit clashes with (caregivers; audited)."""
+    result = check_visit(db(), current_actor(), person_id, draft_from(_json_body()), now=now_utc())
+    return jsonify(
+        {
+            "start": result.start.isoformat(),
+            "end": result.end.isoformat(),
+            "warnings": [_warning_json(w) for w in result.warnings],
+        }
+    )
+
+
+@bp.post("/people/<int:person_id>/visits")
+def create_visit(person_id: int) -> ResponseReturnValue:
+    """Book a native visit at the caregiver's unit; a hard clash needs override_reason."""
+    body = _json_body()
+    booking = book_visit(
+        db(),
+        current_actor(),
+        person_id,
+        draft_from(body),
+        now=now_utc(),
+        override_reason=body.get("override_reason"),
+    )
+    return jsonify(
+        {
+            "booking_id": booking.id,
+            "uid": booking.uid,
+            "start": booking.start_utc.isoformat(),
+            "end": booking.end_utc.isoformat(),
+        }
+    ), 201
 
 
 @bp.get("/me")

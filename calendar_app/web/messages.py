@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_babel import lazy_gettext as _l
 
 _MESSAGES = {
@@ -45,6 +47,17 @@ _MESSAGES = {
     "personnummer.checksum": _l("The personnummer is not valid (check digit)."),
     "personnummer.date": _l("The personnummer holds no valid date."),
     "range.date_format": _l("Write dates as YYYY-MM-DD."),
+    "clash": _l("The time clashes. Give a reason to book anyway, or choose another time."),
+    "time.nonexistent": _l(
+        "That time does not exist that day (the clocks go forward). Did you mean an hour later?"
+    ),
+    "time.ambiguous": _l(
+        "That time happens twice that day (the clocks go back). Choose another time."
+    ),
+    "visit.duration": _l("A visit lasts from 5 to 600 minutes."),
+    "visit.format": _l("Give date, start time and length."),
+    "visit.date": _l("Book from today up to about 400 days ahead."),
+    "visit.mode": _l("Choose in person, phone or video."),
 }
 
 
@@ -54,6 +67,22 @@ _ACTIONS = {
     "settings.read": _l("Looked at your settings"),
     "calendar.busy_lookup": _l("Saw when you are busy, to book a first visit"),
 }
+
+
+_CLASHES = {
+    "overlap": _l("Clashes with %(other)s"),
+    "busy_period": _l("The person is busy: %(other)s"),
+    "travel": _l("Too little travel time to or from %(other)s"),
+    "max_per_day": _l("More visits that day than the person manages (%(other)s)"),
+    "outside_suitable": _l("Outside the times that suit the person"),
+    "holiday": _l("Public holiday: %(other)s"),
+}
+
+
+def clash_text(warning: Any) -> str:
+    """A clash warning in words, naming what it clashes with."""
+    template = _CLASHES.get(warning.kind)
+    return str(template) % {"other": warning.other} if template is not None else warning.kind
 
 
 def audit_action(action: str) -> str:

@@ -74,6 +74,45 @@ PERSON_ID = {"name": "person_id", "in": "path", "required": True, "schema": {"ty
 DATE = {"type": "string", "format": "date"}
 
 
+VISIT_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["date", "start", "minutes"],
+                "properties": {
+                    "date": {
+                        "type": "string",
+                        "format": "date",
+                        "description": "the person's local date",
+                    },
+                    "start": {
+                        "type": "string",
+                        "examples": ["10:00"],
+                        "description": "local time; a time in the March gap or the "
+                        "repeated October hour is refused (time.nonexistent / "
+                        "time.ambiguous)",
+                    },
+                    "minutes": {"type": "integer", "minimum": 5, "maximum": 600},
+                    "title": {"type": "string"},
+                    "location": {"type": "string"},
+                    "mode": {"type": "string", "enum": ["in_person", "phone", "video"]},
+                    "override_reason": {"type": "string"},
+                },
+            },
+            "example": {
+                "date": "2026-12-02",
+                "start": "10:00",
+                "minutes": 45,
+                "title": "Återbesök",
+                "location": "Sigfridsvägen 9, 352 46 Växjö",
+            },
+        }
+    },
+}
+
+
 def _errors(*codes: int) -> dict[str, Any]:
     return {
         str(code): {
@@ -242,6 +281,31 @@ def document() -> dict[str, Any]:
                     "responses": {
                         "200": {"description": "busy intervals, joined"},
                         **_errors(400, 401, 403, 404, 415),
+                    },
+                }
+            },
+            "/api/v1/people/{person_id}/visits/check": {
+                "post": {
+                    "operationId": "checkVisit",
+                    "summary": "What a proposed visit clashes with (caregivers; audited)",
+                    "parameters": [PERSON_ID],
+                    "requestBody": VISIT_BODY,
+                    "responses": {
+                        "200": {"description": "hard clashes and soft warnings"},
+                        **_errors(400, 401, 403, 415),
+                    },
+                }
+            },
+            "/api/v1/people/{person_id}/visits": {
+                "post": {
+                    "operationId": "bookVisit",
+                    "summary": "Book a native visit at the caregiver's unit; the clash check "
+                    "runs again atomically; a hard clash needs override_reason (409 clash)",
+                    "parameters": [PERSON_ID],
+                    "requestBody": VISIT_BODY,
+                    "responses": {
+                        "201": {"description": "booked"},
+                        **_errors(400, 401, 403, 409, 415),
                     },
                 }
             },

@@ -1,0 +1,239 @@
+"""Booking a visit by a caregiver: the clash check while picking, repeated atomically on save."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from calendar_app.domain.clashes import (
+    ClashWarning,
+    Preferences,
+    Visit,
+    WeeklyWindow,
+    check,
+    local_instant,
+)
+from calendar_app.domain.errors import DomainError
+from calendar_app.models import (
+    Booking,
+    BookingOrigin,
+    BookingStatus,
+    Person,
+    PersonPreferences,
+    PersonTimeWindow,
+    Provider,
+    Role,
+    TimeWindowKind,
+    VisitMode,
+)
+from calendar_app.services.access import (
+    BUSY_LOOKUP,
+    Access,
+    Actor,
+    authorize,
+    has_care_relationship,
+)
+from calendar_app.services.calendar import merged_calendar, redact
+from calendar_app.services.directory import builtin_source, ensure_care_relationship
+from calendar_app.services.locking import begin_person_write
+
+MIN_MINUTES, MAX_MINUTES = 5, 600
+MAX_DAYS_AHEAD = 400
+
+
+@dataclass(frozen=True)
+class VisitDraft:
+    """A visit as the caregiver proposes it, in the person's local time."""
+
+    day: date
+    start: time
+    minutes: int
+    title: str = ""
+    location: str = ""
+    mode: str = "in_person"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    start: datetime
+    end: datetime
+    warnings: list[ClashWarning]
+
+    @property
+    def hard(self) -> list[ClashWarning]:
+        return [w for w in self.warnings if w.hard]
+
+
+def preferences_for(session: Session, person: Person) -> Preferences:
+    """The person's stated preferences as the clash rules want them."""
+    stored = session.get(PersonPreferences, person.id)
+    windows = session.scalars(
+        select(PersonTimeWindow).where(PersonTimeWindow.person_id == person.id)
+    ).all()
+
+    def weekly(row: PersonTimeWindow) -> WeeklyWindow:
+        days = frozenset(int(d) for d in row.weekdays.split(",") if d.strip())
+        return WeeklyWindow(days, row.start_time, row.end_time)
+
+    buffer = timedelta(minutes=stored.travel_buffer_minutes if stored else 60)
+    return Preferences(
+        zone=ZoneInfo(person.timezone),
+        suitable=tuple(weekly(w) for w in windows if w.kind == TimeWindowKind.SUITABLE),
+        busy=tuple(
+            (w.label or "Upptagen", weekly(w)) for w in windows if w.kind == TimeWindowKind.BUSY
+        ),
+        max_visits_per_day=stored.max_visits_per_day if stored else None,
+        travel_buffer=buffer,
+        same_town_buffer=min(buffer, timedelta(minutes=20)),
+    )
+
+
+def _validate(draft: VisitDraft, zone: ZoneInfo, now: datetime) -> tuple[datetime, datetime]:
+    if not MIN_MINUTES <= draft.minutes <= MAX_MINUTES:
+        raise DomainError(
+            "visit.duration", f"a visit lasts from {MIN_MINUTES} to {MAX_MINUTES} minutes"
+        )
+    if draft.mode not in {m.value for m in VisitMode}:
+        raise DomainError("visit.mode", "the mode is in_person, phone or video")
+    today = now.astimezone(zone).date()
+    if not today - timedelta(days=1) <= draft.day <= today + timedelta(days=MAX_DAYS_AHEAD):
+        raise DomainError("visit.date", "book from today up to about 400 days ahead")
+    start = local_instant(draft.day, draft.start, zone)
+    return start, start + timedelta(minutes=draft.minutes)
+
+
+def _label(occ_title: str, location: str, level_title: str, level_location: str) -> str:
+    if level_title != "Upptagen":
+        return occ_title
+    return f"Upptagen ({level_location})" if level_location else "Upptagen"
+
+
+def _existing(session: Session, person: Person, start: datetime, access: Access) -> list[Visit]:
+    """The person's visits around the day, labelled at the viewer's level."""
+    zone = ZoneInfo(person.timezone)
+    day = start.astimezone(zone).date()
+    visits = []
+    for occ in merged_calendar(
+        session, person.id, day - timedelta(days=1), day + timedelta(days=2), zone=zone, max_days=10
+    ):
+        shown = redact(
+            occ,
+            access.level_for(occ.provider_id),
+            show_address=access.shows_address_of(occ.provider_id),
+        )
+        visits.append(
+            Visit(
+                key=str(occ.booking_id),
+                start=occ.start,
+                end=occ.end,
+                label=_label(occ.title, occ.location, shown.title, shown.location),
+                location=occ.location,  # used to judge travel, never shown
+                cancelled=occ.status == "cancelled" or occ.transparent,
+            )
+        )
+    return visits
+
+
+def _access_for_booking(
+    session: Session, actor: Actor, person_id: int, now: datetime, *, audit_detail: str
+) -> Access:
+    if actor.role != Role.CAREGIVER or actor.provider_id is None:
+        raise DomainError("access.denied", "only caregivers book visits")
+    if has_care_relationship(session, person_id, actor.provider_id):
+        return authorize(session, actor, person_id, "calendar.read", now=now, detail=audit_detail)
+    # A first visit: the person's busy time only, and the lookup is audited.
+    return authorize(session, actor, person_id, BUSY_LOOKUP, now=now, detail=audit_detail)
+
+
+def check_visit(
+    session: Session, actor: Actor, person_id: int, draft: VisitDraft, *, now: datetime
+) -> CheckResult:
+    """What a proposed visit clashes with, as the caregiver may see it (audited)."""
+    person = session.get(Person, person_id)
+    if person is None:
+        raise DomainError("access.denied", "you may not book for this person")
+    start, end = _validate(draft, ZoneInfo(person.timezone), now)
+    access = _access_for_booking(
+        session, actor, person_id, now, audit_detail=f"clash check {start.isoformat()}"
+    )
+    warnings = check(
+        start,
+        end,
+        draft.location,
+        _existing(session, person, start, access),
+        preferences_for(session, person),
+    )
+    session.commit()
+    return CheckResult(start, end, warnings)
+
+
+def book_visit(
+    session: Session,
+    actor: Actor,
+    person_id: int,
+    draft: VisitDraft,
+    *,
+    now: datetime,
+    override_reason: str | None = None,
+) -> Booking:
+    """Save a native booking at the caregiver's unit; one transaction, person locked.
+
+    The whole check runs again under the lock, so two caregivers booking at once cannot
+    both win. A hard clash is refused (``clash``) unless overridden with a reason.
+    """
+    person = begin_person_write(session, person_id)
+    if person is None:
+        raise DomainError("access.denied", "you may not book for this person")
+    start, end = _validate(draft, ZoneInfo(person.timezone), now)
+    access = _access_for_booking(
+        session, actor, person_id, now, audit_detail=f"booking {start.isoformat()}"
+    )
+    warnings = check(
+        start,
+        end,
+        draft.location,
+        _existing(session, person, start, access),
+        preferences_for(session, person),
+    )
+    hard = [w for w in warnings if w.hard]
+    reason = (override_reason or "").strip()
+    if hard and not reason:
+        names = ", ".join(sorted({w.other for w in hard}))
+        raise DomainError("clash", f"the time clashes with: {names}")
+    assert actor.provider_id is not None
+    provider = session.get(Provider, actor.provider_id)
+    assert provider is not None
+    source = builtin_source(session, provider)
+    booking = Booking(
+        person_id=person_id,
+        source_id=source.id,
+        provider_id=provider.id,
+        uid=f"{uuid.uuid4()}@personkalendern",
+        recurrence_key="",
+        start_utc=start,
+        end_utc=end,
+        tzid=person.timezone,
+        all_day=False,
+        range_start_utc=start,
+        range_end_utc=end,
+        title=(draft.title.strip() or provider.name)[:500],
+        location=draft.location.strip()[:500],
+        mode=VisitMode(draft.mode),
+        status=BookingStatus.CONFIRMED,
+        origin=BookingOrigin.NATIVE,
+        sequence=0,
+        content_hash="native",
+        first_seen_utc=now,
+        last_seen_utc=now,
+        booked_by_user_id=actor.user_id,
+        clash_override_reason=reason[:500] if hard else None,
+    )
+    session.add(booking)
+    ensure_care_relationship(session, person_id, provider, created_by="source", now=now)
+    session.commit()
+    return booking

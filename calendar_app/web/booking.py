@@ -1,0 +1,79 @@
+"""A caregiver books a visit: the page shows what the time clashes with before saving."""
+
+from __future__ import annotations
+
+from datetime import date, time
+from typing import Any
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+
+from calendar_app.db import now_utc
+from calendar_app.domain.errors import DomainError
+from calendar_app.models import Role
+from calendar_app.services.access import AccessDenied
+from calendar_app.services.booking import VisitDraft, book_visit, check_visit
+from calendar_app.web import db
+from calendar_app.web.auth import current_actor, login_required
+from calendar_app.web.messages import error_text
+
+bp = Blueprint("booking", __name__)
+
+
+def draft_from(values: Any) -> VisitDraft:
+    """A draft from form or JSON values; a malformed field is a clear error."""
+    try:
+        day = date.fromisoformat(str(values.get("date", "")))
+        start = time.fromisoformat(str(values.get("start", "")))
+        minutes = int(values.get("minutes", 0))
+    except (TypeError, ValueError):
+        raise DomainError(
+            "visit.format", "give date (YYYY-MM-DD), start (HH:MM) and minutes"
+        ) from None
+    return VisitDraft(
+        day=day,
+        start=start,
+        minutes=minutes,
+        title=str(values.get("title", ""))[:500],
+        location=str(values.get("location", ""))[:500],
+        mode=str(values.get("mode", "in_person")),
+    )
+
+
+@bp.route("/people/<int:person_id>/book", methods=["GET", "POST"])
+@login_required
+def book(person_id: int) -> ResponseReturnValue:
+    """Check a proposed time ("Kontrollera") and save it ("Boka")."""
+    if g.user.role != Role.CAREGIVER:
+        abort(403)
+    form = request.form
+    if request.method == "GET":
+        return render_template("caregiver/book.html", person_id=person_id, form={}, result=None)
+    try:
+        draft = draft_from(form)
+        if form.get("action") == "book":
+            book_visit(
+                db(),
+                current_actor(),
+                person_id,
+                draft,
+                now=now_utc(),
+                override_reason=form.get("override_reason"),
+            )
+            flash(_("The visit is booked."), "info")
+            return redirect(
+                url_for("person.week", person_id=person_id, start=draft.day.isoformat())
+            )
+        result = check_visit(db(), current_actor(), person_id, draft, now=now_utc())
+    except AccessDenied:
+        abort(403)
+    except DomainError as exc:
+        db().rollback()
+        if exc.code == "access.denied":
+            abort(403)
+        flash(error_text(exc.code, exc.message), "error")
+        return render_template(
+            "caregiver/book.html", person_id=person_id, form=form, result=None
+        ), 400
+    return render_template("caregiver/book.html", person_id=person_id, form=form, result=result)
