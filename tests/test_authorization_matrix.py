@@ -95,6 +95,33 @@ MATRIX: dict[str, Case] = {
     "settings.withdraw": Case(
         "POST", path(P + "/settings/helpers/{w.grant_busy}/withdraw"), SETTINGS_WRITERS
     ),
+    "settings.preferences_page": Case(
+        "GET", path(P + "/preferences"), {"person": OK, "helper_settings": AUDIT}
+    ),
+    "settings.add_window": Case(
+        "POST",
+        path(P + "/preferences/windows"),
+        SETTINGS_WRITERS,
+        form=lambda w: {
+            "kind": "busy",
+            "label": "Arbete",
+            "weekday": ["0", "1"],
+            "start": "08:00",
+            "end": "16:00",
+        },
+    ),
+    "settings.remove_window": Case(
+        "POST", path(P + "/preferences/windows/{w.window_id}/delete"), SETTINGS_WRITERS
+    ),
+    "api.get_preferences": Case(
+        "GET", path("/api/v1" + P + "/preferences"), {"person": OK, "helper_settings": AUDIT}
+    ),
+    "api.put_preferences": Case(
+        "PUT",
+        path("/api/v1" + P + "/preferences"),
+        SETTINGS_WRITERS,
+        json=lambda w: {"max_visits_per_day": 2, "travel_buffer_minutes": 45},
+    ),
     "settings.audit": Case("GET", path(P + "/audit"), {"person": OK}),
     "settings.invitation": Case("GET", path("/invitation"), EVERYONE),
     "settings.court_helper": Case("GET", path("/admin/court-helpers"), {"admin": OK}),

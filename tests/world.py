@@ -7,7 +7,7 @@ stays fast enough to do per test.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 from functools import lru_cache
 
 from argon2 import PasswordHasher
@@ -19,9 +19,11 @@ from calendar_app.models import (
     CareRelationship,
     HelperBasis,
     HelperGrant,
+    PersonTimeWindow,
     Provider,
     ProviderKind,
     Role,
+    TimeWindowKind,
     User,
     ViewLevel,
 )
@@ -59,6 +61,7 @@ class World:
     booking_b: int
     relationship_b: int
     grant_busy: int
+    window_id: int
     pnr: str
     users: dict[str, str] = field(default_factory=dict)  # role -> username
 
@@ -149,6 +152,16 @@ def build_world(session: Session, now: datetime) -> World:
         session.add(grant)
         session.flush()
         grants[name] = grant.id
+    # Sunday mornings only: it never touches the weekday visits the tests book.
+    window = PersonTimeWindow(
+        person_id=alva.id,
+        kind=TimeWindowKind.BUSY,
+        label="Träning",
+        weekdays="6",
+        start_time=time(8),
+        end_time=time(9),
+    )
+    session.add(window)
     session.commit()
     return World(
         person_id=alva.id,
@@ -160,6 +173,7 @@ def build_world(session: Session, now: datetime) -> World:
         booking_b=bookings["hem"],
         relationship_b=relationship_b,
         grant_busy=grants["helper_busy"],
+        window_id=window.id,
         pnr=alva.personnummer,
         users=users,
     )

@@ -5,7 +5,7 @@ Errors are ``{"error": {"code": "...", "message": "..."}}`` with a stable code.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,6 +17,7 @@ from calendar_app.domain.clashes import ClashWarning
 from calendar_app.domain.errors import DomainError
 from calendar_app.models import Role
 from calendar_app.services import calendar as calendar_service
+from calendar_app.services import preferences
 from calendar_app.services import settings as settings_service
 from calendar_app.services.access import AccessDenied
 from calendar_app.services.audit import read_audit_log
@@ -232,6 +233,69 @@ def busy() -> ResponseReturnValue:
             "person_id": person.id,
             "busy": [{"start": s.isoformat(), "end": e.isoformat()} for s, e in intervals],
         }
+    )
+
+
+def _preferences_json(view: preferences.PreferencesView) -> dict[str, Any]:
+    return {
+        "max_visits_per_day": view.max_visits_per_day,
+        "travel_buffer_minutes": view.travel_buffer_minutes,
+        "home_address": view.home_address,
+        "windows": [
+            {
+                "kind": w.kind.value,
+                "label": w.label,
+                "weekdays": [int(d) for d in w.weekdays.split(",")],
+                "start": w.start_time.strftime("%H:%M"),
+                "end": w.end_time.strftime("%H:%M"),
+            }
+            for w in view.windows
+        ],
+    }
+
+
+@bp.get("/people/<int:person_id>/preferences")
+def get_preferences(person_id: int) -> ResponseReturnValue:
+    """Times that suit, busy periods, daily maximum, travel buffer, home address."""
+    return jsonify(
+        _preferences_json(
+            preferences.read_preferences(db(), current_actor(), person_id, now=now_utc())
+        )
+    )
+
+
+@bp.put("/people/<int:person_id>/preferences")
+def put_preferences(person_id: int) -> ResponseReturnValue:
+    """Replace the preferences, windows included; a bad value changes nothing."""
+    body = _json_body()
+    try:
+        windows = [
+            preferences.WindowInput(
+                kind=str(w["kind"]),
+                weekdays=tuple(int(d) for d in w["weekdays"]),
+                start=time.fromisoformat(str(w["start"])),
+                end=time.fromisoformat(str(w["end"])),
+                label=str(w.get("label", "")),
+            )
+            for w in body.get("windows", [])
+        ]
+        maximum = body.get("max_visits_per_day")
+        preferences.save_preferences(
+            db(),
+            current_actor(),
+            person_id,
+            max_visits_per_day=None if maximum is None else int(maximum),
+            travel_buffer_minutes=int(body.get("travel_buffer_minutes", 60)),
+            home_address=str(body.get("home_address", "")),
+            windows=windows,
+            now=now_utc(),
+        )
+    except (KeyError, TypeError, ValueError):
+        raise DomainError("preferences.format", "see the OpenAPI document for the shape") from None
+    return jsonify(
+        _preferences_json(
+            preferences.read_preferences(db(), current_actor(), person_id, now=now_utc())
+        )
     )
 
 

@@ -47,6 +47,14 @@ _MESSAGES = {
     "personnummer.checksum": _l("The personnummer is not valid (check digit)."),
     "personnummer.date": _l("The personnummer holds no valid date."),
     "range.date_format": _l("Write dates as YYYY-MM-DD."),
+    "preferences.number": _l("Write whole numbers."),
+    "preferences.format": _l("The preferences could not be read."),
+    "preferences.max": _l("The daily maximum is 1 to 20 visits."),
+    "preferences.travel": _l("The travel time is 0 to 240 minutes."),
+    "preferences.window": _l("A period must end after it starts (times as HH:MM)."),
+    "preferences.weekdays": _l("Choose at least one weekday."),
+    "preferences.kind": _l("Choose what kind of period it is."),
+    "preferences.not_found": _l("There is no such period."),
     "clash": _l("The time clashes. Give a reason to book anyway, or choose another time."),
     "time.nonexistent": _l(
         "That time does not exist that day (the clocks go forward). Did you mean an hour later?"
@@ -89,6 +97,15 @@ def audit_action(action: str) -> str:
     """What an audit row's action means, in words."""
     text = _ACTIONS.get(action)
     return str(text) if text is not None else action
+
+
+def weekday_names() -> list[str]:
+    """Monday to Sunday in the visitor's language."""
+    from babel.dates import get_day_names
+    from flask_babel import get_locale
+
+    names = get_day_names("wide", locale=str(get_locale() or "sv"))
+    return [str(names[i]) for i in range(7)]
 
 
 def error_text(code: str, fallback: str) -> str:

@@ -309,6 +309,87 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/people/{person_id}/preferences": {
+                "get": {
+                    "operationId": "getPreferences",
+                    "summary": "Times that suit, busy periods, daily maximum, travel, home",
+                    "parameters": [PERSON_ID],
+                    "responses": {"200": {"description": "the preferences"}, **_errors(401, 403)},
+                },
+                "put": {
+                    "operationId": "putPreferences",
+                    "summary": "Replace the preferences (windows included); one transaction",
+                    "parameters": [PERSON_ID],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "max_visits_per_day": {
+                                            "type": ["integer", "null"],
+                                            "minimum": 1,
+                                            "maximum": 20,
+                                        },
+                                        "travel_buffer_minutes": {
+                                            "type": "integer",
+                                            "minimum": 0,
+                                            "maximum": 240,
+                                        },
+                                        "home_address": {"type": "string"},
+                                        "windows": {
+                                            "type": "array",
+                                            "items": {
+                                                "type": "object",
+                                                "required": ["kind", "weekdays", "start", "end"],
+                                                "properties": {
+                                                    "kind": {
+                                                        "type": "string",
+                                                        "enum": ["suitable", "busy"],
+                                                    },
+                                                    "label": {"type": "string"},
+                                                    "weekdays": {
+                                                        "type": "array",
+                                                        "items": {
+                                                            "type": "integer",
+                                                            "minimum": 0,
+                                                            "maximum": 6,
+                                                        },
+                                                    },
+                                                    "start": {
+                                                        "type": "string",
+                                                        "examples": ["18:00"],
+                                                    },
+                                                    "end": {
+                                                        "type": "string",
+                                                        "examples": ["21:00"],
+                                                    },
+                                                },
+                                            },
+                                        },
+                                    },
+                                },
+                                "example": {
+                                    "max_visits_per_day": 2,
+                                    "travel_buffer_minutes": 60,
+                                    "home_address": "Storgatan 3, 352 30 Växjö",
+                                    "windows": [
+                                        {
+                                            "kind": "busy",
+                                            "label": "Arbete",
+                                            "weekdays": [0, 1, 2, 3, 4],
+                                            "start": "08:00",
+                                            "end": "16:00",
+                                        }
+                                    ],
+                                },
+                            }
+                        },
+                    },
+                    "responses": {"200": {"description": "saved"}, **_errors(400, 401, 403, 415)},
+                },
+            },
             "/api/v1/me": {
                 "get": {
                     "operationId": "getMe",

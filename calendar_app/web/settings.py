@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import (
@@ -24,23 +25,26 @@ from flask_babel import gettext as _
 from calendar_app.db import now_utc
 from calendar_app.domain.errors import DomainError
 from calendar_app.models import Person, Role
+from calendar_app.services import preferences
 from calendar_app.services import settings as settings_service
 from calendar_app.services.access import AccessDenied
 from calendar_app.services.audit import export_audit_csv, read_audit_log
 from calendar_app.services.directory import find_person
 from calendar_app.web import db
 from calendar_app.web.auth import current_actor, login_required, require_role
-from calendar_app.web.messages import error_text
+from calendar_app.web.messages import error_text, weekday_names
 
 bp = Blueprint("settings", __name__)
 
 
-def _fail(exc: DomainError, person_id: int) -> ResponseReturnValue:
+def _fail(
+    exc: DomainError, person_id: int, page_endpoint: str = "settings.page"
+) -> ResponseReturnValue:
     db().rollback()
     if isinstance(exc, AccessDenied):
         abort(403)
     flash(error_text(exc.code, exc.message), "error")
-    return redirect(url_for("settings.page", person_id=person_id))
+    return redirect(url_for(page_endpoint, person_id=person_id))
 
 
 @bp.get("/people/<int:person_id>/settings")
@@ -280,3 +284,78 @@ def audit_export() -> ResponseReturnValue:
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="audit-{person.id}.csv"'},
     )
+
+
+def _window_from(values: Any) -> preferences.WindowInput:
+    try:
+        weekdays = tuple(int(d) for d in values.getlist("weekday"))
+        start = time.fromisoformat(values.get("start", ""))
+        end = time.fromisoformat(values.get("end", ""))
+    except ValueError:
+        raise DomainError("preferences.window", "give the times as HH:MM") from None
+    return preferences.WindowInput(
+        kind=values.get("kind", ""),
+        weekdays=weekdays,
+        start=start,
+        end=end,
+        label=values.get("label", ""),
+    )
+
+
+@bp.route("/people/<int:person_id>/preferences", methods=["GET", "POST"])
+@login_required
+def preferences_page(person_id: int) -> ResponseReturnValue:
+    """Times that suit, busy periods (work, school), daily maximum, travel, home address."""
+    if request.method == "POST":
+        form = request.form
+        try:
+            maximum = form.get("max_visits", "").strip()
+            preferences.save_preferences(
+                db(),
+                current_actor(),
+                person_id,
+                max_visits_per_day=int(maximum) if maximum else None,
+                travel_buffer_minutes=int(form.get("travel", "60") or 60),
+                home_address=form.get("home_address", ""),
+                windows=None,
+                now=now_utc(),
+            )
+        except ValueError:
+            flash(error_text("preferences.number", "write whole numbers"), "error")
+        except DomainError as exc:
+            return _fail(exc, person_id, "settings.preferences_page")
+        else:
+            flash(_("Your choice is saved."), "info")
+        return redirect(url_for("settings.preferences_page", person_id=person_id))
+    try:
+        view = preferences.read_preferences(db(), current_actor(), person_id, now=now_utc())
+    except AccessDenied:
+        abort(403)
+    return render_template(
+        "person/preferences.html", view=view, person_id=person_id, weekday_names=weekday_names()
+    )
+
+
+@bp.post("/people/<int:person_id>/preferences/windows")
+@login_required
+def add_window(person_id: int) -> ResponseReturnValue:
+    """Add a time that suits, or a busy period."""
+    try:
+        preferences.add_window(
+            db(), current_actor(), person_id, _window_from(request.form), now=now_utc()
+        )
+    except DomainError as exc:
+        return _fail(exc, person_id, "settings.preferences_page")
+    flash(_("Your choice is saved."), "info")
+    return redirect(url_for("settings.preferences_page", person_id=person_id))
+
+
+@bp.post("/people/<int:person_id>/preferences/windows/<int:window_id>/delete")
+@login_required
+def remove_window(person_id: int, window_id: int) -> ResponseReturnValue:
+    """Remove a window."""
+    try:
+        preferences.remove_window(db(), current_actor(), person_id, window_id, now=now_utc())
+    except DomainError as exc:
+        return _fail(exc, person_id, "settings.preferences_page")
+    return redirect(url_for("settings.preferences_page", person_id=person_id))
