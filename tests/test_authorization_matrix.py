@@ -116,10 +116,11 @@ MATRIX: dict[str, Case] = {
     "api.get_preferences": Case(
         "GET", path("/api/v1" + P + "/preferences"), {"person": OK, "helper_settings": AUDIT}
     ),
+    # The answer shows the saved preferences back: a helper reading them is audited.
     "api.put_preferences": Case(
         "PUT",
         path("/api/v1" + P + "/preferences"),
-        SETTINGS_WRITERS,
+        {"person": OK, "helper_settings": AUDIT},
         json=lambda w: {"max_visits_per_day": 2, "travel_buffer_minutes": 45},
     ),
     "settings.audit": Case("GET", path(P + "/audit"), {"person": OK}),
