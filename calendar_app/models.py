@@ -88,6 +88,9 @@ class Provider(Base):
     phone: Mapped[str | None] = mapped_column(String(40))
     address: Mapped[str | None] = mapped_column(String(300))
     message_name: Mapped[str | None] = mapped_column(String(200))
+    # JSON list of {"weekdays": [0..6], "start": "HH:MM", "end": "HH:MM"}; empty means
+    # weekdays 08-16.
+    opening_hours: Mapped[str] = mapped_column(Text, default="")
 
     sources: Mapped[list[Source]] = relationship(back_populates="provider")
 

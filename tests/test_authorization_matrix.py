@@ -134,6 +134,18 @@ MATRIX: dict[str, Case] = {
     "api.create_visit": Case(
         "POST", path("/api/v1" + P + "/visits"), BOOKERS, json=lambda w: FREE_SLOT
     ),
+    "api.suggest_visits": Case(
+        "POST",
+        path("/api/v1" + P + "/visits/suggest"),
+        BOOKERS,
+        json=lambda w: {"minutes": 30, "from": "2026-12-01", "to": "2026-12-03"},
+    ),
+    "api.put_opening_hours": Case(
+        "PUT",
+        path("/api/v1/units/{w.unit_a}/opening-hours"),
+        {"caregiver": OK, "admin": OK},
+        json=lambda w: {"windows": [{"weekdays": [0, 1], "start": "08:00", "end": "12:00"}]},
+    ),
     "api.openapi": Case("GET", path("/api/v1/openapi.json"), EVERYONE),
     "api.me": Case("GET", path("/api/v1/me"), SIGNED_IN),
     "api.calendar": Case(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -19,6 +21,7 @@ from calendar_app.domain.clashes import (
     local_instant,
 )
 from calendar_app.domain.errors import DomainError
+from calendar_app.domain.suggestions import Suggestion, suggest
 from calendar_app.models import (
     Booking,
     BookingOrigin,
@@ -44,6 +47,8 @@ from calendar_app.services.locking import begin_person_write
 
 MIN_MINUTES, MAX_MINUTES = 5, 600
 MAX_DAYS_AHEAD = 400
+SUGGEST_MAX_DAYS = 92
+DEFAULT_OPENING = (WeeklyWindow(frozenset(range(5)), time(8), time(16)),)
 
 
 @dataclass(frozen=True)
@@ -113,13 +118,20 @@ def _label(occ_title: str, location: str, level_title: str, level_location: str)
     return f"Upptagen ({level_location})" if level_location else "Upptagen"
 
 
-def _existing(session: Session, person: Person, start: datetime, access: Access) -> list[Visit]:
-    """The person's visits around the day, labelled at the viewer's level."""
+def _existing(
+    session: Session, person: Person, first_day: date, last_day: date, access: Access
+) -> list[Visit]:
+    """The person's visits from the day before ``first_day`` to the day after ``last_day``,
+    labelled at the viewer's level."""
     zone = ZoneInfo(person.timezone)
-    day = start.astimezone(zone).date()
     visits = []
     for occ in merged_calendar(
-        session, person.id, day - timedelta(days=1), day + timedelta(days=2), zone=zone, max_days=10
+        session,
+        person.id,
+        first_day - timedelta(days=1),
+        last_day + timedelta(days=2),
+        zone=zone,
+        max_days=SUGGEST_MAX_DAYS + 3,
     ):
         shown = redact(
             occ,
@@ -161,11 +173,12 @@ def check_visit(
     access = _access_for_booking(
         session, actor, person_id, now, audit_detail=f"clash check {start.isoformat()}"
     )
+    day = start.astimezone(ZoneInfo(person.timezone)).date()
     warnings = check(
         start,
         end,
         draft.location,
-        _existing(session, person, start, access),
+        _existing(session, person, day, day, access),
         preferences_for(session, person),
     )
     session.commit()
@@ -193,11 +206,12 @@ def book_visit(
     access = _access_for_booking(
         session, actor, person_id, now, audit_detail=f"booking {start.isoformat()}"
     )
+    day = start.astimezone(ZoneInfo(person.timezone)).date()
     warnings = check(
         start,
         end,
         draft.location,
-        _existing(session, person, start, access),
+        _existing(session, person, day, day, access),
         preferences_for(session, person),
     )
     hard = [w for w in warnings if w.hard]
@@ -237,3 +251,99 @@ def book_visit(
     ensure_care_relationship(session, person_id, provider, created_by="source", now=now)
     session.commit()
     return booking
+
+
+def opening_hours(provider: Provider) -> tuple[WeeklyWindow, ...]:
+    """The unit's opening hours; weekdays 08-16 when it has set none."""
+    if not provider.opening_hours:
+        return DEFAULT_OPENING
+    return tuple(
+        WeeklyWindow(
+            frozenset(int(d) for d in item["weekdays"]),
+            time.fromisoformat(item["start"]),
+            time.fromisoformat(item["end"]),
+        )
+        for item in json.loads(provider.opening_hours)
+    )
+
+
+def set_opening_hours(
+    session: Session, actor: Actor, provider_id: int, windows: list[dict[str, Any]]
+) -> None:
+    """A unit's caregivers (or an administrator) set its opening hours; checked first."""
+    if not (
+        actor.role == Role.ADMIN
+        or (actor.role == Role.CAREGIVER and actor.provider_id == provider_id)
+    ):
+        raise DomainError("access.denied", "only the unit's staff set its opening hours")
+    provider = session.get(Provider, provider_id)
+    if provider is None:
+        raise DomainError("provider.not_found", "no such unit")
+    try:
+        cleaned: list[dict[str, Any]] = [
+            {
+                "weekdays": sorted({int(d) for d in w["weekdays"]}),
+                "start": time.fromisoformat(str(w["start"])).strftime("%H:%M"),
+                "end": time.fromisoformat(str(w["end"])).strftime("%H:%M"),
+            }
+            for w in windows
+        ]
+    except (KeyError, TypeError, ValueError):
+        raise DomainError("opening.format", "give weekdays, start and end (HH:MM)") from None
+    for w in cleaned:
+        if (
+            not w["weekdays"]
+            or any(not 0 <= d <= 6 for d in w["weekdays"])
+            or (w["end"] <= w["start"])
+        ):
+            raise DomainError("opening.format", "weekdays 0-6, and end after start")
+    provider.opening_hours = json.dumps(cleaned)
+    session.commit()
+
+
+def suggest_times(
+    session: Session,
+    actor: Actor,
+    person_id: int,
+    *,
+    minutes: int,
+    first_day: date,
+    last_day: date,
+    location: str,
+    now: datetime,
+    limit: int = 5,
+) -> list[Suggestion]:
+    """Free slots at the caregiver's unit, best first, each with its reason (audited)."""
+    person = session.get(Person, person_id)
+    if person is None:
+        raise DomainError("access.denied", "you may not book for this person")
+    zone = ZoneInfo(person.timezone)
+    _validate(VisitDraft(day=first_day, start=time(12), minutes=minutes), zone, now)
+    if last_day < first_day:
+        raise DomainError("range.invalid", "the last day must not come before the first")
+    if (last_day - first_day).days + 1 > SUGGEST_MAX_DAYS:
+        raise DomainError("range.too_long", f"suggest within at most {SUGGEST_MAX_DAYS} days")
+    access = _access_for_booking(
+        session,
+        actor,
+        person_id,
+        now,
+        audit_detail=f"suggestions {first_day.isoformat()}..{last_day.isoformat()}",
+    )
+    assert actor.provider_id is not None
+    provider = session.get(Provider, actor.provider_id)
+    assert provider is not None
+    existing = _existing(session, person, first_day, last_day, access)
+    result = suggest(
+        minutes,
+        first_day,
+        last_day,
+        opening_hours(provider),
+        existing,
+        preferences_for(session, person),
+        location,
+        not_before=now,
+        limit=limit,
+    )
+    session.commit()
+    return result

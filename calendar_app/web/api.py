@@ -15,17 +15,18 @@ from flask.typing import ResponseReturnValue
 from calendar_app.db import now_utc
 from calendar_app.domain.clashes import ClashWarning
 from calendar_app.domain.errors import DomainError
-from calendar_app.models import Role
+from calendar_app.models import Person, Role
 from calendar_app.services import calendar as calendar_service
 from calendar_app.services import preferences
 from calendar_app.services import settings as settings_service
 from calendar_app.services.access import AccessDenied
 from calendar_app.services.audit import read_audit_log
-from calendar_app.services.booking import book_visit, check_visit
+from calendar_app.services.booking import book_visit, check_visit, set_opening_hours, suggest_times
 from calendar_app.services.directory import find_person
 from calendar_app.web import db
 from calendar_app.web.auth import current_actor
 from calendar_app.web.booking import draft_from
+from calendar_app.web.messages import suggestion_text
 from calendar_app.web.openapi import document
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -336,6 +337,52 @@ def create_visit(person_id: int) -> ResponseReturnValue:
             "end": booking.end_utc.isoformat(),
         }
     ), 201
+
+
+@bp.post("/people/<int:person_id>/visits/suggest")
+def suggest_visits(person_id: int) -> ResponseReturnValue:
+    """The best free times at the caregiver's unit, each with its reason (audited)."""
+    body = _json_body()
+    try:
+        first = date.fromisoformat(str(body.get("from", "")))
+        last = date.fromisoformat(str(body.get("to", "")))
+        minutes = int(body.get("minutes", 0))
+    except (TypeError, ValueError):
+        raise DomainError("visit.format", "give minutes, from and to (YYYY-MM-DD)") from None
+    found = suggest_times(
+        db(),
+        current_actor(),
+        person_id,
+        minutes=minutes,
+        first_day=first,
+        last_day=last,
+        location=str(body.get("location", "")),
+        now=now_utc(),
+    )
+    zone = db().get(Person, person_id).timezone  # type: ignore[union-attr]
+    return jsonify(
+        [
+            {
+                "start": s.start.isoformat(),
+                "end": s.end.isoformat(),
+                "reason": s.reason.kind,
+                "explanation": suggestion_text(s.reason, zone),
+                "warnings": [_warning_json(w) for w in s.warnings],
+            }
+            for s in found
+        ]
+    )
+
+
+@bp.put("/units/<int:provider_id>/opening-hours")
+def put_opening_hours(provider_id: int) -> ResponseReturnValue:
+    """Set a unit's opening hours (its caregivers or an administrator)."""
+    body = _json_body()
+    windows = body.get("windows")
+    if not isinstance(windows, list):
+        raise DomainError("opening.format", "give windows: a list of weekdays, start, end")
+    set_opening_hours(db(), current_actor(), provider_id, windows)
+    return jsonify({"provider_id": provider_id, "windows": windows})
 
 
 @bp.get("/me")

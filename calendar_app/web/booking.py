@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import date, time, timedelta
 from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
@@ -11,9 +11,9 @@ from flask_babel import gettext as _
 
 from calendar_app.db import now_utc
 from calendar_app.domain.errors import DomainError
-from calendar_app.models import Role
+from calendar_app.models import Person, Role
 from calendar_app.services.access import AccessDenied
-from calendar_app.services.booking import VisitDraft, book_visit, check_visit
+from calendar_app.services.booking import VisitDraft, book_visit, check_visit, suggest_times
 from calendar_app.web import db
 from calendar_app.web.auth import current_actor, login_required
 from calendar_app.web.messages import error_text
@@ -21,11 +21,13 @@ from calendar_app.web.messages import error_text
 bp = Blueprint("booking", __name__)
 
 
-def draft_from(values: Any) -> VisitDraft:
+def draft_from(values: Any, *, start_needed: bool = True) -> VisitDraft:
     """A draft from form or JSON values; a malformed field is a clear error."""
     try:
         day = date.fromisoformat(str(values.get("date", "")))
-        start = time.fromisoformat(str(values.get("start", "")))
+        start = time.fromisoformat(
+            str(values.get("start", "")) or ("" if start_needed else "12:00")
+        )
         minutes = int(values.get("minutes", 0))
     except (TypeError, ValueError):
         raise DomainError(
@@ -51,7 +53,7 @@ def book(person_id: int) -> ResponseReturnValue:
     if request.method == "GET":
         return render_template("caregiver/book.html", person_id=person_id, form={}, result=None)
     try:
-        draft = draft_from(form)
+        draft = draft_from(form, start_needed=form.get("action") != "suggest")
         if form.get("action") == "book":
             book_visit(
                 db(),
@@ -64,6 +66,26 @@ def book(person_id: int) -> ResponseReturnValue:
             flash(_("The visit is booked."), "info")
             return redirect(
                 url_for("person.week", person_id=person_id, start=draft.day.isoformat())
+            )
+        if form.get("action") == "suggest":
+            suggestions = suggest_times(
+                db(),
+                current_actor(),
+                person_id,
+                minutes=draft.minutes,
+                first_day=draft.day,
+                last_day=draft.day + timedelta(days=int(form.get("days", "14") or 14) - 1),
+                location=draft.location,
+                now=now_utc(),
+            )
+            person = db().get(Person, person_id)
+            return render_template(
+                "caregiver/book.html",
+                person_id=person_id,
+                form=form,
+                result=None,
+                suggestions=suggestions,
+                zone=person.timezone if person else "Europe/Stockholm",
             )
         result = check_visit(db(), current_actor(), person_id, draft, now=now_utc())
     except AccessDenied:

@@ -9,7 +9,7 @@ from babel.dates import format_date
 from flask import Flask
 from flask_babel import get_locale
 
-from calendar_app.web.messages import audit_action, clash_text
+from calendar_app.web.messages import audit_action, clash_text, suggestion_text
 
 
 def _locale() -> str:
@@ -42,5 +42,6 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.globals["audit_action"] = audit_action
     app.jinja_env.globals["clash_text"] = clash_text
+    app.jinja_env.globals["suggestion_text"] = suggestion_text
     app.jinja_env.globals["clock"] = clock
     app.jinja_env.globals["time_only"] = time_only

@@ -48,6 +48,7 @@ _MESSAGES = {
     "personnummer.date": _l("The personnummer holds no valid date."),
     "range.date_format": _l("Write dates as YYYY-MM-DD."),
     "preferences.number": _l("Write whole numbers."),
+    "opening.format": _l("Give opening hours as weekdays with a start and an end."),
     "preferences.format": _l("The preferences could not be read."),
     "preferences.max": _l("The daily maximum is 1 to 20 visits."),
     "preferences.travel": _l("The travel time is 0 to 240 minutes."),
@@ -91,6 +92,31 @@ def clash_text(warning: Any) -> str:
     """A clash warning in words, naming what it clashes with."""
     template = _CLASHES.get(warning.kind)
     return str(template) % {"other": warning.other} if template is not None else warning.kind
+
+
+_REASONS = {
+    "same_day_same_place": _l(
+        "Same day and same address as your visit to %(other)s at %(time)s – one journey less"
+    ),
+    "same_day_same_town": _l(
+        "Same day as your visit to %(other)s at %(time)s, in the same town – one journey less"
+    ),
+    "same_day": _l("Same day as your visit to %(other)s at %(time)s – one journey less"),
+    "suits": _l("A time that suits you"),
+    "free_day": _l("A free time"),
+}
+
+
+def suggestion_text(reason: Any, zone: str) -> str:
+    """Why a time is suggested, in plain words."""
+    from zoneinfo import ZoneInfo
+
+    other = reason.other
+    if not other or other.startswith("Upptagen"):
+        other = str(_l("another unit"))
+    when = reason.other_start.astimezone(ZoneInfo(zone)) if reason.other_start else None
+    clock = f"{when:%H.%M}" if when else ""
+    return str(_REASONS.get(reason.kind, _REASONS["free_day"])) % {"other": other, "time": clock}
 
 
 def audit_action(action: str) -> str:

@@ -390,6 +390,72 @@ def document() -> dict[str, Any]:
                     "responses": {"200": {"description": "saved"}, **_errors(400, 401, 403, 415)},
                 },
             },
+            "/api/v1/people/{person_id}/visits/suggest": {
+                "post": {
+                    "operationId": "suggestVisits",
+                    "summary": "The best free times at the caregiver's unit, each explained "
+                    "in Swedish (same day as another visit ranks first); audited",
+                    "parameters": [PERSON_ID],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["minutes", "from", "to"],
+                                    "properties": {
+                                        "minutes": {"type": "integer"},
+                                        "from": DATE,
+                                        "to": DATE,
+                                        "location": {"type": "string"},
+                                    },
+                                },
+                                "example": {
+                                    "minutes": 45,
+                                    "from": "2026-12-01",
+                                    "to": "2026-12-14",
+                                    "location": "Sigfridsvägen 9, 352 46 Växjö",
+                                },
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {"description": "suggestions, best first"},
+                        **_errors(400, 401, 403, 415),
+                    },
+                }
+            },
+            "/api/v1/units/{provider_id}/opening-hours": {
+                "put": {
+                    "operationId": "putOpeningHours",
+                    "summary": "A unit's opening hours (its caregivers or an administrator)",
+                    "parameters": [
+                        {
+                            "name": "provider_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "integer"},
+                        }
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"type": "object", "required": ["windows"]},
+                                "example": {
+                                    "windows": [
+                                        {"weekdays": [0, 1, 2, 3], "start": "08:00", "end": "16:30"}
+                                    ]
+                                },
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {"description": "saved"},
+                        **_errors(400, 401, 403, 404, 415),
+                    },
+                }
+            },
             "/api/v1/me": {
                 "get": {
                     "operationId": "getMe",
