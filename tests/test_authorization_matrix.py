@@ -146,6 +146,13 @@ MATRIX: dict[str, Case] = {
         {"caregiver": OK, "admin": OK},
         json=lambda w: {"windows": [{"weekdays": [0, 1], "start": "08:00", "end": "12:00"}]},
     ),
+    "api.rebook": Case(
+        "PUT",
+        path("/api/v1/bookings/{w.native_booking}"),
+        {"caregiver": AUDIT},
+        json=lambda w: FREE_SLOT,
+    ),
+    "api.cancel": Case("DELETE", path("/api/v1/bookings/{w.native_booking}"), {"caregiver": OK}),
     "api.openapi": Case("GET", path("/api/v1/openapi.json"), EVERYONE),
     "api.me": Case("GET", path("/api/v1/me"), SIGNED_IN),
     "api.calendar": Case(

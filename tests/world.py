@@ -7,7 +7,7 @@ stays fast enough to do per test.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from functools import lru_cache
 
 from argon2 import PasswordHasher
@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 
 from calendar_app.models import (
     Booking,
+    BookingOrigin,
+    BookingStatus,
     CareRelationship,
     HelperBasis,
     HelperGrant,
@@ -27,6 +29,7 @@ from calendar_app.models import (
     User,
     ViewLevel,
 )
+from calendar_app.services.directory import builtin_source
 from tests.helpers import PNR_BO, add_person, do_import, event, vcalendar
 
 PASSWORD = "world-password"
@@ -62,6 +65,7 @@ class World:
     relationship_b: int
     grant_busy: int
     window_id: int
+    native_booking: int
     pnr: str
     users: dict[str, str] = field(default_factory=dict)  # role -> username
 
@@ -162,6 +166,25 @@ def build_world(session: Session, now: datetime) -> World:
         end_time=time(9),
     )
     session.add(window)
+    native = Booking(
+        person_id=alva.id,
+        provider_id=units["Vuxenpsykiatrin Växjö"],
+        source_id=builtin_source(session, session.get(Provider, units["Vuxenpsykiatrin Växjö"])).id,
+        uid="native-1@personkalendern",
+        start_utc=now + timedelta(days=20),
+        end_utc=now + timedelta(days=20, hours=1),
+        range_start_utc=now + timedelta(days=20),
+        range_end_utc=now + timedelta(days=20, hours=1),
+        title="Uppföljning",
+        location="",
+        status=BookingStatus.CONFIRMED,
+        origin=BookingOrigin.NATIVE,
+        content_hash="native",
+        first_seen_utc=now,
+        last_seen_utc=now,
+    )
+    session.add(native)
+    session.flush()
     session.commit()
     return World(
         person_id=alva.id,
@@ -174,6 +197,7 @@ def build_world(session: Session, now: datetime) -> World:
         relationship_b=relationship_b,
         grant_busy=grants["helper_busy"],
         window_id=window.id,
+        native_booking=native.id,
         pnr=alva.personnummer,
         users=users,
     )

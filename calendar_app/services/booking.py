@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -108,7 +108,7 @@ def _validate(draft: VisitDraft, zone: ZoneInfo, now: datetime) -> tuple[datetim
     today = now.astimezone(zone).date()
     if not today - timedelta(days=1) <= draft.day <= today + timedelta(days=MAX_DAYS_AHEAD):
         raise DomainError("visit.date", "book from today up to about 400 days ahead")
-    start = local_instant(draft.day, draft.start, zone)
+    start = local_instant(draft.day, draft.start, zone).astimezone(UTC)
     return start, start + timedelta(minutes=draft.minutes)
 
 
@@ -347,3 +347,75 @@ def suggest_times(
     )
     session.commit()
     return result
+
+
+def _own_native_booking(session: Session, actor: Actor, booking_id: int) -> Booking:
+    booking = session.get(Booking, booking_id)
+    if booking is None or actor.role != Role.CAREGIVER:
+        raise DomainError("access.denied", "you may not change this booking")
+    if booking.origin != BookingOrigin.NATIVE:
+        raise DomainError(
+            "booking.synced",
+            "the booking comes from the unit's own system: change it there",
+        )
+    if booking.provider_id != actor.provider_id:
+        raise DomainError("access.denied", "only the unit that booked may change it")
+    return booking
+
+
+def rebook_visit(
+    session: Session,
+    actor: Actor,
+    booking_id: int,
+    draft: VisitDraft,
+    *,
+    now: datetime,
+    override_reason: str | None = None,
+) -> Booking:
+    """Move a native booking; the same atomic clash check as a new one, itself excluded."""
+    booking = _own_native_booking(session, actor, booking_id)
+    person = begin_person_write(session, booking.person_id)
+    assert person is not None
+    session.refresh(booking)
+    if booking.status == BookingStatus.CANCELLED:
+        raise DomainError("booking.cancelled", "a cancelled booking cannot be moved")
+    zone = ZoneInfo(person.timezone)
+    start, end = _validate(draft, zone, now)
+    access = _access_for_booking(
+        session, actor, person.id, now, audit_detail=f"rebooking {booking.id}"
+    )
+    others = [
+        v
+        for v in _existing(session, person, draft.day, draft.day, access)
+        if v.key != str(booking.id)
+    ]
+    warnings = check(start, end, draft.location, others, preferences_for(session, person))
+    hard = [w for w in warnings if w.hard]
+    reason = (override_reason or "").strip()
+    if hard and not reason:
+        names = ", ".join(sorted({w.other for w in hard}))
+        raise DomainError("clash", f"the time clashes with: {names}")
+    booking.start_utc = booking.range_start_utc = start
+    booking.end_utc = booking.range_end_utc = end
+    if draft.title.strip():
+        booking.title = draft.title.strip()[:500]
+    booking.location = draft.location.strip()[:500]
+    booking.mode = VisitMode(draft.mode)
+    booking.sequence += 1
+    booking.last_modified_utc = now
+    booking.clash_override_reason = reason[:500] if hard else None
+    session.commit()
+    return booking
+
+
+def cancel_visit(session: Session, actor: Actor, booking_id: int, *, now: datetime) -> Booking:
+    """Cancel a native booking: kept, with status cancelled, never deleted."""
+    booking = _own_native_booking(session, actor, booking_id)
+    begin_person_write(session, booking.person_id)
+    session.refresh(booking)
+    if booking.status != BookingStatus.CANCELLED:
+        booking.status = BookingStatus.CANCELLED
+        booking.sequence += 1
+        booking.last_modified_utc = now
+    session.commit()
+    return booking

@@ -21,7 +21,14 @@ from calendar_app.services import preferences
 from calendar_app.services import settings as settings_service
 from calendar_app.services.access import AccessDenied
 from calendar_app.services.audit import read_audit_log
-from calendar_app.services.booking import book_visit, check_visit, set_opening_hours, suggest_times
+from calendar_app.services.booking import (
+    book_visit,
+    cancel_visit,
+    check_visit,
+    rebook_visit,
+    set_opening_hours,
+    suggest_times,
+)
 from calendar_app.services.directory import find_person
 from calendar_app.web import db
 from calendar_app.web.auth import current_actor
@@ -31,7 +38,14 @@ from calendar_app.web.openapi import document
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-STATUS_FOR = {"access.denied": 403, "auth.required": 401, "request.json": 415, "clash": 409}
+STATUS_FOR = {
+    "access.denied": 403,
+    "auth.required": 401,
+    "request.json": 415,
+    "clash": 409,
+    "booking.synced": 409,
+    "booking.cancelled": 409,
+}
 
 
 def error(code: str, message: str, status: int = 400) -> Any:
@@ -383,6 +397,38 @@ def put_opening_hours(provider_id: int) -> ResponseReturnValue:
         raise DomainError("opening.format", "give windows: a list of weekdays, start, end")
     set_opening_hours(db(), current_actor(), provider_id, windows)
     return jsonify({"provider_id": provider_id, "windows": windows})
+
+
+def _booking_json(booking: Any) -> dict[str, Any]:
+    return {
+        "booking_id": booking.id,
+        "uid": booking.uid,
+        "status": booking.status.value,
+        "sequence": booking.sequence,
+        "start": booking.start_utc.isoformat(),
+        "end": booking.end_utc.isoformat(),
+    }
+
+
+@bp.put("/bookings/<int:booking_id>")
+def rebook(booking_id: int) -> ResponseReturnValue:
+    """Move a native booking of the caregiver's unit (409 clash unless override_reason)."""
+    body = _json_body()
+    booking = rebook_visit(
+        db(),
+        current_actor(),
+        booking_id,
+        draft_from(body),
+        now=now_utc(),
+        override_reason=body.get("override_reason"),
+    )
+    return jsonify(_booking_json(booking))
+
+
+@bp.delete("/bookings/<int:booking_id>")
+def cancel(booking_id: int) -> ResponseReturnValue:
+    """Cancel a native booking of the caregiver's unit; it is kept as cancelled."""
+    return jsonify(_booking_json(cancel_visit(db(), current_actor(), booking_id, now=now_utc())))
 
 
 @bp.get("/me")

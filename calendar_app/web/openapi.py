@@ -72,6 +72,7 @@ OCCURRENCE = {
 
 PERSON_ID = {"name": "person_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 DATE = {"type": "string", "format": "date"}
+BOOKING_ID = {"name": "booking_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 
 
 VISIT_BODY = {
@@ -455,6 +456,25 @@ def document() -> dict[str, Any]:
                         **_errors(400, 401, 403, 404, 415),
                     },
                 }
+            },
+            "/api/v1/bookings/{booking_id}": {
+                "put": {
+                    "operationId": "rebookVisit",
+                    "summary": "Move a native booking of the caregiver's unit; the clash check "
+                    "runs again under the person's lock (409 clash, booking.synced)",
+                    "parameters": [BOOKING_ID],
+                    "requestBody": VISIT_BODY,
+                    "responses": {
+                        "200": {"description": "moved; SEQUENCE bumped"},
+                        **_errors(400, 401, 403, 409, 415),
+                    },
+                },
+                "delete": {
+                    "operationId": "cancelVisit",
+                    "summary": "Cancel a native booking (kept with status cancelled)",
+                    "parameters": [BOOKING_ID],
+                    "responses": {"200": {"description": "cancelled"}, **_errors(401, 403, 409)},
+                },
             },
             "/api/v1/me": {
                 "get": {
