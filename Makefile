@@ -43,6 +43,7 @@ lint: install-dev
 ## Benchmarks (not part of `make test`); figures go to docs/benchmarks.md.
 bench: install-dev
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.booking_bench
 
 ## Re-extract messages and recompile the Swedish catalogue after changing UI texts.
 translations: install-dev

@@ -57,8 +57,14 @@ def _load(db: Database, person_id: int) -> tuple[int, int]:
         )
         with db.sessions() as session:
             summary = import_ics_file(
-                session, person_id=person_id, provider_name=name, provider_kind=kind,
-                source_name="fil", data=generated.data, now=NOW, max_bytes=10 * 1024 * 1024,
+                session,
+                person_id=person_id,
+                provider_name=name,
+                provider_kind=kind,
+                source_name="fil",
+                data=generated.data,
+                now=NOW,
+                max_bytes=10 * 1024 * 1024,
             )
         if summary.added != count or summary.skipped:
             raise SystemExit(f"unexpected import for the calendar benchmark: {summary.line()}")

@@ -66,8 +66,16 @@ PLACES = [
     "Ljungby lasarett\\, Ögonmottagningen",
 ]
 PRACTITIONERS = [
-    "Anna Lindqvist", "Erik Johansson", "Maria Nilsson", "Karin Svensson", "Lars Persson",
-    "Sara Ekström", "Johan Berg", "Fatima Hassan", "Mikael Åberg", "Elin Öberg",
+    "Anna Lindqvist",
+    "Erik Johansson",
+    "Maria Nilsson",
+    "Karin Svensson",
+    "Lars Persson",
+    "Sara Ekström",
+    "Johan Berg",
+    "Fatima Hassan",
+    "Mikael Åberg",
+    "Elin Öberg",
 ]
 DESCRIPTIONS = [
     "Kom gärna tio minuter före utsatt tid. Ta med legitimation och aktuell läkemedelslista.",
@@ -195,12 +203,14 @@ def care_bookings(
         )
     for uid, original, minutes in rng.sample(moveable, n_overrides):
         moved = original + timedelta(days=rng.choice([-1, 1, 2]), hours=rng.choice([-1, 0, 2]))
-        events.append([
-            *_common(rng, uid, stamp),
-            *_times(moved, minutes),
-            f"RECURRENCE-ID;TZID={TZID}:{_local(original)}",
-            "SEQUENCE:1",
-        ])
+        events.append(
+            [
+                *_common(rng, uid, stamp),
+                *_times(moved, minutes),
+                f"RECURRENCE-ID;TZID={TZID}:{_local(original)}",
+                "SEQUENCE:1",
+            ]
+        )
     for index in range(n_singles):
         uid = f"{uid_prefix}-{index:06d}@{NAMESPACE}"
         start = _weekday_slot(rng, first_day, days)

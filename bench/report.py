@@ -85,8 +85,14 @@ def _ms(seconds: float) -> str:
 
 def _row(samples: Samples, label: str, target: str, verdict: str) -> list[str]:
     return [
-        label, samples.backend, str(len(samples.times)), _ms(samples.median),
-        _ms(samples.low), _ms(samples.high), target, verdict,
+        label,
+        samples.backend,
+        str(len(samples.times)),
+        _ms(samples.median),
+        _ms(samples.low),
+        _ms(samples.high),
+        target,
+        verdict,
     ]
 
 
@@ -107,10 +113,14 @@ def rows(imports: ImportFigures | None, calendar: CalendarFigures | None) -> lis
     if calendar is not None:
         for backend, samples in calendar.year.items():
             verdict = "met" if calendar.met(backend) else "MISSED"
-            result.append(_row(
-                samples, f"merged calendar, 1 year ({calendar.bookings[backend]:,} bookings)",
-                f"median < {TARGET_MS:g} ms", verdict,
-            ))
+            result.append(
+                _row(
+                    samples,
+                    f"merged calendar, 1 year ({calendar.bookings[backend]:,} bookings)",
+                    f"median < {TARGET_MS:g} ms",
+                    verdict,
+                )
+            )
             result.append(_row(calendar.week[backend], "merged calendar, 7 days", "", ""))
     return result
 
@@ -206,7 +216,7 @@ def write_doc(section: str) -> Path:
     current = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
     if START in current and END in current:
         before = current[: current.index(START)]
-        after = current[current.index(END) + len(END):]
+        after = current[current.index(END) + len(END) :]
         updated = before + section + after
     else:
         updated = current.rstrip("\n") + "\n\n## Figures\n\n" + section + "\n"

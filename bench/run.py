@@ -27,7 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
     parser.add_argument("--only", choices=("import", "calendar"), help="run one benchmark")
     parser.add_argument(
-        "--repeat", type=int, default=None,
+        "--repeat",
+        type=int,
+        default=None,
         help="import rounds (default 5; 3 when PostgreSQL is measured too, to stay near 5 min)",
     )
     parser.add_argument("--runs", type=int, default=30, help="calendar runs (default 30)")

@@ -33,21 +33,40 @@ def overlaps(a_start: datetime, a_end: datetime, b_start: datetime, b_end: datet
 def overlapping_pairs(items: Sequence[Interval]) -> dict[Hashable, set[Hashable]]:
     """Map each key that overlaps anything to the keys it overlaps, in O(n log n + pairs).
 
-    Keys without any overlap are left out.
+    Keys without any overlap are left out. The sweep runs on POSIX timestamps kept in
+    plain lists and sorts indexes by a float key: that is what CPython sorts and compares
+    fastest, and it keeps the working set small.
     """
-    result: dict[Hashable, set[Hashable]] = {}
-    active: list[tuple[datetime, int, Interval]] = []  # heap by end
-    for index, item in enumerate(sorted(items, key=lambda i: (i.start, i.end))):
+    starts = [item.start.timestamp() for item in items]
+    ends = [item.end.timestamp() for item in items]
+    found: dict[int, set[int]] = {}
+    active: list[tuple[float, int]] = []  # heap of (end, index)
+    for n in sorted(range(len(items)), key=starts.__getitem__):
+        start, end = starts[n], ends[n]
         # Drop what ended before this start; a zero-length interval at this very instant
         # may still overlap it, so it stays until time moves past.
         while active and (
-            active[0][0] < item.start
-            or (active[0][0] == item.start and active[0][2].start != active[0][2].end)
+            active[0][0] < start or (active[0][0] == start and starts[active[0][1]] != active[0][0])
         ):
             heapq.heappop(active)
-        for _end, _i, other in active:
-            if other.key != item.key and overlaps(other.start, other.end, item.start, item.end):
-                result.setdefault(item.key, set()).add(other.key)
-                result.setdefault(other.key, set()).add(item.key)
-        heapq.heappush(active, (item.end, index, item))
+        for other_end, m in active:
+            if _overlap(starts[m], other_end, start, end):
+                found.setdefault(n, set()).add(m)
+                found.setdefault(m, set()).add(n)
+        heapq.heappush(active, (end, n))
+    result: dict[Hashable, set[Hashable]] = {}
+    for n, others in found.items():
+        key = items[n].key
+        mapped = {items[m].key for m in others} - {key}
+        if mapped:
+            result.setdefault(key, set()).update(mapped)
     return result
+
+
+def _overlap(a_start: float, a_end: float, b_start: float, b_end: float) -> bool:
+    # overlaps() on plain numbers, with the same rules, for the sweep's inner loop
+    if a_start == a_end:
+        return b_start <= a_start < b_end and b_start != b_end
+    if b_start == b_end:
+        return a_start <= b_start < a_end
+    return a_start < b_end and b_start < a_end
