@@ -64,6 +64,7 @@ MATRIX: dict[str, Case] = {
     "person.week": Case("GET", path(P + "/week"), VIEWERS),
     "person.agenda": Case("GET", path(P + "/agenda"), VIEWERS),
     "person.booking": Case("GET", path(P + "/bookings/{w.booking_a}"), VIEWERS),
+    "person.review": Case("GET", path(P + "/review"), VIEWERS),
     "person.import_file": Case("GET", path(P + "/import"), {"person": OK, "caregiver": OK}),
     "settings.page": Case("GET", path(P + "/settings"), {"person": OK, "helper_settings": AUDIT}),
     "settings.unit_consent": Case(

@@ -20,6 +20,8 @@ from calendar_app.domain.clashes import (
     check,
     local_instant,
 )
+from calendar_app.domain.consolidation import ReviewVisit, review
+from calendar_app.domain.consolidation import WeekReview as ConsolidationWeek
 from calendar_app.domain.errors import DomainError
 from calendar_app.domain.suggestions import Suggestion, suggest
 from calendar_app.models import (
@@ -419,3 +421,60 @@ def cancel_visit(session: Session, actor: Actor, booking_id: int, *, now: dateti
         booking.last_modified_utc = now
     session.commit()
     return booking
+
+
+REVIEW_WEEKS = 4
+
+
+def consolidation_review(
+    session: Session, actor: Actor, person_id: int, *, now: datetime
+) -> list[ConsolidationWeek]:
+    """The coming four weeks: days that could be merged and the moves that would do it."""
+    person = session.get(Person, person_id)
+    if person is None:
+        raise DomainError("access.denied", "you may not see this person's calendar")
+    access = authorize(
+        session, actor, person_id, "calendar.read", now=now, detail="consolidation review"
+    )
+    zone = ZoneInfo(person.timezone)
+    first = now.astimezone(zone).date()
+    last = first + timedelta(weeks=REVIEW_WEEKS, days=6)
+    providers = {p.id: p for p in session.scalars(select(Provider))}
+    items = []
+    for occ in merged_calendar(
+        session, person.id, first - timedelta(days=7), last, zone=zone, max_days=60
+    ):
+        shown = redact(
+            occ,
+            access.level_for(occ.provider_id),
+            show_address=access.shows_address_of(occ.provider_id),
+        )
+        provider = providers[occ.provider_id]
+        items.append(
+            ReviewVisit(
+                visit=Visit(
+                    key=str(occ.booking_id) + occ.recurrence_key,
+                    start=occ.start,
+                    end=occ.end,
+                    label=shown.title,
+                    location=occ.location,
+                    cancelled=occ.status == "cancelled" or occ.transparent,
+                ),
+                provider_id=occ.provider_id,
+                provider=shown.provider,
+                contact=(provider.phone or "") if shown.provider else "",
+                movable_here=occ.origin == "native" and occ.provider_id == actor.provider_id,
+                in_person=occ.mode == "in_person",
+                shown=shown.title != "Upptagen",
+            )
+        )
+    weeks = review(
+        items,
+        preferences_for(session, person),
+        lambda pid: opening_hours(providers[pid]),
+        first,
+        weeks=REVIEW_WEEKS,
+        now=now,
+    )
+    session.commit()
+    return weeks

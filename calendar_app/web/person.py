@@ -26,6 +26,7 @@ from calendar_app.models import Person, Provider, ProviderKind, Role
 from calendar_app.providers import ProviderError
 from calendar_app.services import calendar as calendar_service
 from calendar_app.services.access import AccessDenied, authorize, visible_people
+from calendar_app.services.booking import consolidation_review
 from calendar_app.services.imports import import_ics_file
 from calendar_app.web import db
 from calendar_app.web.auth import current_actor, login_required
@@ -210,3 +211,15 @@ def import_file(person_id: int) -> ResponseReturnValue:
             "warning",
         )
     return redirect(url_for("person.week", person_id=person_id))
+
+
+@bp.get("/people/<int:person_id>/review")
+@login_required
+def review(person_id: int) -> ResponseReturnValue:
+    """Which days in the coming four weeks could be merged, and how."""
+    zone = _zone_of(person_id)
+    try:
+        weeks = consolidation_review(db(), current_actor(), person_id, now=now_utc())
+    except (AccessDenied, DomainError):
+        abort(403)
+    return render_template("person/review.html", weeks=weeks, zone=zone, person_id=person_id)
