@@ -162,3 +162,8 @@ def test_every_warning_names_what_it_clashes_with_at_the_given_label():
     existing = [Visit("x", at(2, 10), at(2, 11), "Upptagen", PSYK)]
     (warning,) = check(at(2, 10), at(2, 11), PSYK, existing, Preferences())
     assert warning.other == "Upptagen"
+
+
+def test_a_phone_visit_needs_no_travel_time():
+    phone = Visit("tel", at(2, 10), at(2, 11), "Telefonsamtal", "Telefon", travels=False)
+    assert check(at(2, 11), at(2, 12), LJUNGBY, [phone], Preferences()) == []

@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 
 from calendar_app.db import now_utc
 from calendar_app.domain.clashes import Preferences, Visit, WeeklyWindow
@@ -178,3 +179,49 @@ def test_no_suggestion_lies_in_the_past(client, world):
     assert found and all(
         datetime.fromisoformat(f["start"]) >= now.replace(microsecond=0) for f in found
     )
+
+
+def test_a_phone_call_is_no_journey_to_share():
+    existing = [Visit("tel", at(2, 9), at(2, 9, 30), "Telefonsamtal", "Telefon", travels=False)]
+    found = suggest(
+        60,
+        date(2026, 12, 2),
+        date(2026, 12, 2),
+        OPEN,
+        existing,
+        Preferences(),
+        PSYK,
+        not_before=EARLY,
+    )
+    assert found[0].reason.kind == "free_day"
+
+
+def test_in_the_demo_the_caregiver_is_warned_then_books_a_suggestion_that_explains_itself(
+    client, session
+):
+    from calendar_app.demo import LOGINS, load_demo
+    from calendar_app.models import Person
+
+    load_demo(session, now=now_utc())
+    person = session.scalars(select(Person)).one()
+    session.commit()
+    today = now_utc().astimezone(SE).date()
+    next_monday = today - timedelta(days=today.weekday()) + timedelta(days=7)
+    client.post("/login", data={"username": "karin", "password": LOGINS["karin"][0]})
+    path = f"/people/{person.id}/book"
+    form = {
+        "date": next_monday.isoformat(),
+        "start": "09:00",
+        "minutes": "45",
+        "title": "Återbesök",
+        "location": "Sigfridsvägen 9, 352 46 Växjö",
+        "days": "5",
+    }
+    checked = client.post(path, data={**form, "action": "check"}).get_data(as_text=True)
+    assert "Krockar med Telefonsamtal med läkare" in checked
+    page = client.post(path, data={**form, "action": "suggest"}).get_data(as_text=True)
+    first = re.search(r'<form method="post" class="card">(.*?)</form>', page, re.S).group(1)
+    assert "Samma dag som ditt besök på en annan enhet kl." in first
+    assert "en resa mindre" in first
+    fields = dict(re.findall(r'name="(\w+)" value="([^"]*)"', first))
+    assert client.post(path, data={**fields, "action": "book"}).status_code == 302

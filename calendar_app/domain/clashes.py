@@ -125,6 +125,7 @@ class Visit:
     label: str
     location: str = ""
     cancelled: bool = False
+    travels: bool = True  # False for a phone or video visit: no journey to or from it
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,8 @@ def check(
                 warnings.append(ClashWarning("busy_period", True, label))
                 break
     for visit in live:
+        if not visit.travels:
+            continue
         needed = _travel_time(location, visit.location, prefs)
         if not needed or overlaps(start, end, visit.start, visit.end):
             continue

@@ -83,7 +83,7 @@ def suggest(
     day = first_day
     while day <= last_day:
         near = by_day[day - timedelta(days=1)] + by_day[day] + by_day[day + timedelta(days=1)]
-        same_day = _same_day_reason(location, by_day[day])
+        same_day = _same_day_reason(location, [v for v in by_day[day] if v.travels])
         for window in opening:
             for open_start, open_end in window.instances(day, day, zone):
                 start = open_start

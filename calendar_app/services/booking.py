@@ -148,6 +148,7 @@ def _existing(
                 label=_label(occ.title, occ.location, shown.title, shown.location),
                 location=occ.location,  # used to judge travel, never shown
                 cancelled=occ.status == "cancelled" or occ.transparent,
+                travels=occ.mode == "in_person",
             )
         )
     return visits
@@ -459,6 +460,7 @@ def consolidation_review(
                     label=shown.title,
                     location=occ.location,
                     cancelled=occ.status == "cancelled" or occ.transparent,
+                    travels=occ.mode == "in_person",
                 ),
                 provider_id=occ.provider_id,
                 provider=shown.provider,
