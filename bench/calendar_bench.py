@@ -19,7 +19,7 @@ from bench.data import care_bookings
 from bench.harness import Backend, Database, Samples, add_person, fresh_database, timed
 from calendar_app.domain import recurrence
 from calendar_app.models import Booking, ProviderKind
-from calendar_app.services.calendar import merged_calendar
+from calendar_app.services.calendar import CACHE, merged_calendar
 from calendar_app.services.imports import import_ics_file
 
 SEED = 20262000
@@ -43,6 +43,7 @@ class CalendarFigures:
     occurrences_year: dict[str, int] = field(default_factory=dict)
     occurrences_week: dict[str, int] = field(default_factory=dict)
     cold: dict[str, float] = field(default_factory=dict)
+    uncached: dict[str, Samples] = field(default_factory=dict)
     year: dict[str, Samples] = field(default_factory=dict)
     week: dict[str, Samples] = field(default_factory=dict)
 
@@ -96,7 +97,11 @@ def run(backends: list[Backend], runs: int, log: Callable[[str], None]) -> Calen
         with fresh_database(backend) as db:
             person_id = add_person(db, NOW)
             figures.bookings[backend.name], figures.series[backend.name] = _load(db, person_id)
-            recurrence._parsed.cache_clear()  # as in a freshly started worker
+            # as in a freshly started worker: no parsed series, no cached calendar
+            recurrence._parsed.cache_clear()
+            recurrence._query.cache_clear()
+            recurrence._year.cache_clear()
+            CACHE.clear()
             cold, count = _query(db, person_id, YEAR)
             figures.cold[backend.name] = cold
             figures.occurrences_year[backend.name] = count
@@ -104,6 +109,12 @@ def run(backends: list[Backend], runs: int, log: Callable[[str], None]) -> Calen
             for _ in range(WARM_UP):
                 _query(db, person_id, YEAR)
                 _query(db, person_id, WEEK)
+            uncached = figures.uncached[backend.name] = Samples(
+                "merged calendar, 1 year, cache emptied before each call", backend.name
+            )
+            for _ in range(10):
+                CACHE.clear()
+                uncached.times.append(_query(db, person_id, YEAR)[0])
             year = figures.year[backend.name] = Samples("merged calendar, 1 year", backend.name)
             week = figures.week[backend.name] = Samples("merged calendar, 7 days", backend.name)
             for _ in range(runs):

@@ -122,6 +122,10 @@ def rows(imports: ImportFigures | None, calendar: CalendarFigures | None) -> lis
                 )
             )
             result.append(_row(calendar.week[backend], "merged calendar, 7 days", "", ""))
+            if backend in calendar.uncached:
+                result.append(
+                    _row(calendar.uncached[backend], "merged calendar, 1 year, uncached", "", "")
+                )
     return result
 
 

@@ -75,6 +75,8 @@ class Person(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Stockholm")
     protected_identity: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Bumped by every write to the person's bookings; keys the merged-calendar cache.
+    calendar_version: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Provider(Base):

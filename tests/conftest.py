@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from calendar_app import create_app
 from calendar_app.db import Base
 from calendar_app.migrations import upgrade
+from calendar_app.services.calendar import CACHE as calendar_cache
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -97,6 +98,7 @@ def app(database_url, tmp_path: Path) -> Iterator[Flask]:
         }
     )
     application.instance_path = str(tmp_path)
+    calendar_cache.clear()  # a test database reuses ids that another test used
     try:
         yield application
     finally:

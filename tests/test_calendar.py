@@ -283,3 +283,14 @@ def test_a_weekly_all_day_series_expands_by_dates(session, now):
         date(2026, 12, 15),
     ]
     assert items[0].end - items[0].start == timedelta(days=1)
+
+
+def test_a_repeated_query_sees_every_change_made_since(session, now):
+    person = add_person(session, now)
+    do_import(session, person, vcalendar(event("a", ":20261202T090000Z", ":20261202T100000Z")), now)
+    first = cal(session, person, date(2026, 12, 1), date(2026, 12, 8))
+    assert [o.status for o in first] == ["confirmed"]
+    do_import(session, person, vcalendar(event("b", ":20261203T090000Z", ":20261203T100000Z")), now)
+    assert [
+        (o.uid, o.status) for o in cal(session, person, date(2026, 12, 1), date(2026, 12, 8))
+    ] == [("a", "cancelled"), ("b", "confirmed")]

@@ -45,7 +45,7 @@ from calendar_app.services.access import (
 )
 from calendar_app.services.calendar import merged_calendar, redact
 from calendar_app.services.directory import builtin_source, ensure_care_relationship
-from calendar_app.services.locking import begin_person_write
+from calendar_app.services.locking import begin_person_write, calendar_changed
 
 MIN_MINUTES, MAX_MINUTES = 5, 600
 MAX_DAYS_AHEAD = 400
@@ -252,6 +252,7 @@ def book_visit(
     )
     session.add(booking)
     ensure_care_relationship(session, person_id, provider, created_by="source", now=now)
+    calendar_changed(session, person_id)
     session.commit()
     return booking
 
@@ -407,6 +408,7 @@ def rebook_visit(
     booking.sequence += 1
     booking.last_modified_utc = now
     booking.clash_override_reason = reason[:500] if hard else None
+    calendar_changed(session, person.id)
     session.commit()
     return booking
 
@@ -420,6 +422,7 @@ def cancel_visit(session: Session, actor: Actor, booking_id: int, *, now: dateti
         booking.status = BookingStatus.CANCELLED
         booking.sequence += 1
         booking.last_modified_utc = now
+        calendar_changed(session, booking.person_id)
     session.commit()
     return booking
 

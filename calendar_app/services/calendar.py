@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -97,6 +98,41 @@ _COLUMNS = (
 ) = range(len(_COLUMNS))
 
 
+class _Cache:
+    """A small LRU of merged calendars keyed by the person's calendar version.
+
+    The version is bumped in the same transaction as every write to the person's bookings,
+    so a cached result is never served for data that has changed since; each web worker
+    keeps its own.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.items: OrderedDict[tuple[Any, ...], list[Occurrence]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> list[Occurrence] | None:
+        with self.lock:
+            found = self.items.get(key)
+            if found is not None:
+                self.items.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[Any, ...], value: list[Occurrence]) -> None:
+        with self.lock:
+            self.items[key] = value
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+
+
+CACHE = _Cache(256)
+
+
 def merged_calendar(
     session: Session,
     person_id: int,
@@ -108,6 +144,28 @@ def merged_calendar(
 ) -> list[Occurrence]:
     """Every occurrence overlapping [first_day, end_day) in the person's zone, sorted."""
     check_range(first_day, end_day, max_days)
+    stamp = session.execute(
+        select(Person.calendar_version, Person.created_at).where(Person.id == person_id)
+    ).first()
+    key = (
+        session.connection().engine.url.render_as_string(),
+        person_id,
+        *(stamp or ()),
+        first_day,
+        end_day,
+        zone.key,
+    )
+    cached = CACHE.get(key)
+    if cached is not None:
+        return list(cached)  # callers never change the occurrences themselves
+    result = _compute(session, person_id, first_day, end_day, zone)
+    CACHE.put(key, result)
+    return list(result)
+
+
+def _compute(
+    session: Session, person_id: int, first_day: date, end_day: date, zone: ZoneInfo
+) -> list[Occurrence]:
     window_start, window_end = local_midnight(first_day, zone), local_midnight(end_day, zone)
     # Core rows, enums as plain strings: this runs for every booking in the window.
     rows: Sequence[Any] = (
@@ -240,8 +298,9 @@ def _visible(occurrences: list[Occurrence], access: Access) -> list[Occurrence]:
     ]
     if all(not o.detail_hidden for o in shown):
         return shown
-    # Overlaps are recomputed on what the viewer sees, so no hidden uid leaks through them.
-    return mark_overlaps(shown)
+    # Overlaps are recomputed on what the viewer sees, so no hidden uid leaks through them;
+    # on copies, since the merged occurrences may be shared through the cache.
+    return mark_overlaps([o if o.detail_hidden else dataclasses.replace(o) for o in shown])
 
 
 def read_calendar(

@@ -28,7 +28,7 @@ from calendar_app.services.directory import (
     get_or_add_provider,
     get_or_add_source,
 )
-from calendar_app.services.locking import begin_person_write
+from calendar_app.services.locking import begin_person_write, calendar_changed
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,8 @@ def apply_read(
         for row in rows
     ]
     plan = plan_read(stored, read, now=now)
+    if plan.add or plan.update or plan.cancel:
+        calendar_changed(session, person_id)
     if plan.add:
         # One bulk INSERT without RETURNING: the new ids are not needed here, and fetching
         # them back costs PostgreSQL more than the insert itself.

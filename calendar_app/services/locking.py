@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from calendar_app.models import Person
@@ -16,3 +16,12 @@ def begin_person_write(session: Session, person_id: int) -> Person | None:
     write lock, so the row lock is implied there.
     """
     return session.scalars(select(Person).where(Person.id == person_id).with_for_update()).first()
+
+
+def calendar_changed(session: Session, person_id: int) -> None:
+    """Note in the write transaction that the person's bookings changed (no commit)."""
+    session.execute(
+        update(Person)
+        .where(Person.id == person_id)
+        .values(calendar_version=Person.calendar_version + 1)
+    )
