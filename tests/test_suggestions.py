@@ -120,6 +120,7 @@ def test_the_caregiver_is_suggested_a_same_day_time_and_books_it_with_one_click(
         },
     ).get_data(as_text=True)
     assert "Samma dag och samma adress som ditt besök på Samtal kl. 10.00 – en resa mindre" in page
+    assert "<title>Boka besök – Personkalendern</title>" in page
     form = re.search(r'<form method="post" class="card">(.*?)</form>', page, re.S).group(1)
     fields = dict(re.findall(r'name="(\w+)" value="([^"]*)"', form))
     fields["action"] = "book"

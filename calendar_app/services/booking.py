@@ -165,6 +165,40 @@ def _access_for_booking(
     return authorize(session, actor, person_id, BUSY_LOOKUP, now=now, detail=audit_detail)
 
 
+def _check(
+    session: Session,
+    actor: Actor,
+    person: Person,
+    draft: VisitDraft,
+    now: datetime,
+    *,
+    exclude_key: str | None,
+    what: str,
+) -> CheckResult:
+    """Validate the draft and run every clash rule against the person's visits (audited)."""
+    zone = ZoneInfo(person.timezone)
+    start, end = _validate(draft, zone, now)
+    access = _access_for_booking(
+        session, actor, person.id, now, audit_detail=f"{what} {start.isoformat()}"
+    )
+    day = start.astimezone(zone).date()
+    others = [v for v in _existing(session, person, day, day, access) if v.key != exclude_key]
+    warnings = check(start, end, draft.location, others, preferences_for(session, person))
+    return CheckResult(start, end, warnings)
+
+
+def _override(warnings: list[ClashWarning], reason: str | None) -> str | None:
+    """Refuse a hard clash (``clash``) unless a reason is given; return the reason to keep."""
+    hard = [w for w in warnings if w.hard]
+    if not hard:
+        return None
+    text = (reason or "").strip()
+    if not text:
+        names = ", ".join(sorted({w.other for w in hard}))
+        raise DomainError("clash", f"the time clashes with: {names}")
+    return text[:500]
+
+
 def check_visit(
     session: Session, actor: Actor, person_id: int, draft: VisitDraft, *, now: datetime
 ) -> CheckResult:
@@ -172,20 +206,9 @@ def check_visit(
     person = session.get(Person, person_id)
     if person is None:
         raise DomainError("access.denied", "you may not book for this person")
-    start, end = _validate(draft, ZoneInfo(person.timezone), now)
-    access = _access_for_booking(
-        session, actor, person_id, now, audit_detail=f"clash check {start.isoformat()}"
-    )
-    day = start.astimezone(ZoneInfo(person.timezone)).date()
-    warnings = check(
-        start,
-        end,
-        draft.location,
-        _existing(session, person, day, day, access),
-        preferences_for(session, person),
-    )
+    result = _check(session, actor, person, draft, now, exclude_key=None, what="clash check")
     session.commit()
-    return CheckResult(start, end, warnings)
+    return result
 
 
 def book_visit(
@@ -205,23 +228,9 @@ def book_visit(
     person = begin_person_write(session, person_id)
     if person is None:
         raise DomainError("access.denied", "you may not book for this person")
-    start, end = _validate(draft, ZoneInfo(person.timezone), now)
-    access = _access_for_booking(
-        session, actor, person_id, now, audit_detail=f"booking {start.isoformat()}"
-    )
-    day = start.astimezone(ZoneInfo(person.timezone)).date()
-    warnings = check(
-        start,
-        end,
-        draft.location,
-        _existing(session, person, day, day, access),
-        preferences_for(session, person),
-    )
-    hard = [w for w in warnings if w.hard]
-    reason = (override_reason or "").strip()
-    if hard and not reason:
-        names = ", ".join(sorted({w.other for w in hard}))
-        raise DomainError("clash", f"the time clashes with: {names}")
+    result = _check(session, actor, person, draft, now, exclude_key=None, what="booking")
+    start, end, warnings = result.start, result.end, result.warnings
+    override = _override(warnings, override_reason)
     assert actor.provider_id is not None
     provider = session.get(Provider, actor.provider_id)
     assert provider is not None
@@ -248,7 +257,7 @@ def book_visit(
         first_seen_utc=now,
         last_seen_utc=now,
         booked_by_user_id=actor.user_id,
-        clash_override_reason=reason[:500] if hard else None,
+        clash_override_reason=override,
     )
     session.add(booking)
     ensure_care_relationship(session, person_id, provider, created_by="source", now=now)
@@ -383,22 +392,17 @@ def rebook_visit(
     session.refresh(booking)
     if booking.status == BookingStatus.CANCELLED:
         raise DomainError("booking.cancelled", "a cancelled booking cannot be moved")
-    zone = ZoneInfo(person.timezone)
-    start, end = _validate(draft, zone, now)
-    access = _access_for_booking(
-        session, actor, person.id, now, audit_detail=f"rebooking {booking.id}"
+    result = _check(
+        session,
+        actor,
+        person,
+        draft,
+        now,
+        exclude_key=str(booking.id),
+        what=f"rebooking {booking.id}",
     )
-    others = [
-        v
-        for v in _existing(session, person, draft.day, draft.day, access)
-        if v.key != str(booking.id)
-    ]
-    warnings = check(start, end, draft.location, others, preferences_for(session, person))
-    hard = [w for w in warnings if w.hard]
-    reason = (override_reason or "").strip()
-    if hard and not reason:
-        names = ", ".join(sorted({w.other for w in hard}))
-        raise DomainError("clash", f"the time clashes with: {names}")
+    start, end, warnings = result.start, result.end, result.warnings
+    override = _override(warnings, override_reason)
     booking.start_utc = booking.range_start_utc = start
     booking.end_utc = booking.range_end_utc = end
     if draft.title.strip():
@@ -407,7 +411,7 @@ def rebook_visit(
     booking.mode = VisitMode(draft.mode)
     booking.sequence += 1
     booking.last_modified_utc = now
-    booking.clash_override_reason = reason[:500] if hard else None
+    booking.clash_override_reason = override
     calendar_changed(session, person.id)
     session.commit()
     return booking
