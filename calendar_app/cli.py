@@ -26,6 +26,7 @@ from calendar_app.db import now_utc, session_scope
 from calendar_app.domain import personnummer
 from calendar_app.domain.errors import DomainError
 from calendar_app.providers import ProviderError
+from calendar_app.services import accounts, tokens
 from calendar_app.services import calendar as calendar_service
 from calendar_app.services.access import Actor
 from calendar_app.services.directory import add_person, find_person, parse_kind
@@ -181,3 +182,88 @@ def calendar_command(pnr: str, first: str, end: str, fmt: str) -> None:
     else:
         for occ in view.occurrences:
             click.echo(calendar_service.occurrence_text(occ, zone))
+
+
+@main.group("token")
+def token_group() -> None:
+    """API tokens for provider systems and scripts."""
+
+
+def _unit_id(session: Session, unit: str) -> int:
+    from sqlalchemy import select
+
+    from calendar_app.models import Provider
+
+    query = select(Provider.id).where(
+        Provider.id == int(unit) if unit.isdigit() else Provider.name == unit
+    )
+    found = session.scalars(query).first()
+    if found is None:
+        raise DomainError("unit.not_found", f"no unit {unit!r}")
+    return int(found)
+
+
+@token_group.command("create")
+@click.option("--unit", required=True, help="the unit's name or id")
+@click.option("--name", required=True, help="which system or script uses it")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    type=click.Choice(list(tokens.SCOPES)),
+    help="repeat for several",
+)
+@reports_errors
+def token_create(unit: str, name: str, scopes: tuple[str, ...]) -> None:
+    """Make a token and print it once (only its hash is stored)."""
+    with _session() as session:
+        made = tokens.create_token(
+            session,
+            name=name,
+            provider_id=_unit_id(session, unit),
+            scopes=list(scopes),
+            created_by=Actor.operator().label,
+            now=now_utc(),
+        )
+    click.echo(made.secret)
+
+
+@token_group.command("list")
+@reports_errors
+def token_list() -> None:
+    """One line per token: id, name, unit, scopes, state, last use."""
+    with _session() as session:
+        for row in tokens.list_tokens(session):
+            state = f"revoked {row.revoked_utc:%Y-%m-%d %H:%M}Z" if row.revoked_utc else "active"
+            used = f"{row.last_used_utc:%Y-%m-%d %H:%M}Z" if row.last_used_utc else "never"
+            click.echo(
+                f"{row.id}\t{row.name}\t{row.provider.name}\t{row.scopes}\t{state}\t"
+                f"last used {used}\t{row.prefix}…"
+            )
+
+
+@token_group.command("revoke")
+@click.argument("token_id", type=int)
+@reports_errors
+def token_revoke(token_id: int) -> None:
+    """Revoke a token: its next request is refused."""
+    with _session() as session:
+        row = tokens.revoke_token(session, token_id, now=now_utc())
+    click.echo(f"token {row.id} ({row.name}) is revoked")
+
+
+@main.group("user")
+def user_group() -> None:
+    """Accounts."""
+
+
+@user_group.command("set-staff-id")
+@click.argument("username")
+@click.argument("staff_id")
+@reports_errors
+def user_set_staff_id(username: str, staff_id: str) -> None:
+    """Connect a caregiver's or administrator's account to their id in the identity broker."""
+    with _session() as session:
+        accounts.set_staff_id(session, username, staff_id)
+    click.echo(f"{username} signs in with e-identification as {staff_id}")

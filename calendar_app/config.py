@@ -8,8 +8,10 @@ package reads ``os.environ``.
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask
@@ -37,7 +39,33 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": 12 * 1024 * 1024,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
+        # None: Secure (and the __Host- cookie name) exactly when PUBLIC_BASE_URL is https.
+        "SESSION_COOKIE_SECURE": None,
         "SESSION_LIFETIME_HOURS": 12,
+        "SESSION_IDLE_MINUTES": 30,
+        # Where the service is reached from outside, e.g. https://kalender.regionkronoberg.se;
+        # empty for the embedded default on 127.0.0.1.
+        "PUBLIC_BASE_URL": "",
+        "PASSWORD_LOGIN": True,
+        "LOGIN_MAX_FAILURES_PER_ACCOUNT": 5,
+        "LOGIN_MAX_FAILURES_PER_ADDRESS": 30,
+        "LOGIN_THROTTLE_MINUTES": 15,
+        # Request rate limits (Flask-Limiter); several web workers share counts only with a
+        # shared storage such as redis://127.0.0.1:6379.
+        "RATELIMIT_ENABLED": True,
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "RATELIMIT_LOGIN": "20 per minute",
+        "RATELIMIT_API": "300 per minute",
+        "MAX_API_BODY_BYTES": 64 * 1024,
+        # OpenID Connect through the county's identity broker (BankID, Freja, SITHS);
+        # off while OIDC_ISSUER is empty.
+        "OIDC_ISSUER": "",
+        "OIDC_CLIENT_ID": "",
+        "OIDC_CLIENT_SECRET": "",
+        "OIDC_SCOPE": "openid profile",
+        "OIDC_PERSONNUMMER_CLAIM": "https://id.oidc.se/claim/personalIdentityNumber",
+        "OIDC_STAFF_ID_CLAIM": "employeeHsaId",
+        "OIDC_TIMEOUT_SECONDS": 10,
     }
 
 
@@ -83,6 +111,55 @@ def validate(config: dict[str, Any]) -> None:
         ) from exc
     if config["BABEL_DEFAULT_LOCALE"] not in SUPPORTED_LOCALES:
         raise ConfigError(f"CALENDAR_APP_BABEL_DEFAULT_LOCALE must be one of {SUPPORTED_LOCALES}")
-    for key in ("MAX_QUERY_DAYS", "MAX_ICS_BYTES", "SESSION_LIFETIME_HOURS"):
-        if not isinstance(config[key], int) or config[key] <= 0:
+    for key in (
+        "MAX_QUERY_DAYS",
+        "MAX_ICS_BYTES",
+        "MAX_API_BODY_BYTES",
+        "SESSION_LIFETIME_HOURS",
+        "SESSION_IDLE_MINUTES",
+        "LOGIN_MAX_FAILURES_PER_ACCOUNT",
+        "LOGIN_MAX_FAILURES_PER_ADDRESS",
+        "LOGIN_THROTTLE_MINUTES",
+        "OIDC_TIMEOUT_SECONDS",
+    ):
+        if not isinstance(config[key], int) or isinstance(config[key], bool) or config[key] <= 0:
             raise ConfigError(f"CALENDAR_APP_{key} must be a positive whole number")
+    # The browser forgets the cookie when the server-side session would end anyway.
+    config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=config["SESSION_LIFETIME_HOURS"])
+    _validate_public_url(config)
+    _validate_oidc(config)
+
+
+def _validate_public_url(config: dict[str, Any]) -> None:
+    base = str(config["PUBLIC_BASE_URL"] or "").rstrip("/")
+    parsed = urlsplit(base)
+    if base and (parsed.scheme not in ("http", "https") or not parsed.netloc):
+        raise ConfigError(
+            f"CALENDAR_APP_PUBLIC_BASE_URL {base!r} is not an http(s) address, "
+            "e.g. https://kalender.example.se"
+        )
+    config["PUBLIC_BASE_URL"] = base
+    if config["SESSION_COOKIE_SECURE"] is None:
+        config["SESSION_COOKIE_SECURE"] = parsed.scheme == "https"
+    if config["SESSION_COOKIE_SECURE"]:
+        # The __Host- prefix makes browsers refuse the cookie unless it is Secure, set for
+        # the whole site and tied to this exact host.
+        config["SESSION_COOKIE_NAME"] = "__Host-session"
+        config["SESSION_COOKIE_PATH"] = "/"
+        config["SESSION_COOKIE_DOMAIN"] = False
+
+
+def _validate_oidc(config: dict[str, Any]) -> None:
+    issuer = str(config["OIDC_ISSUER"] or "").rstrip("/")
+    config["OIDC_ISSUER"] = issuer
+    if not issuer:
+        if not config["PASSWORD_LOGIN"]:
+            raise ConfigError(
+                "CALENDAR_APP_PASSWORD_LOGIN is off and CALENDAR_APP_OIDC_ISSUER is empty: "
+                "nobody could sign in"
+            )
+        return
+    if urlsplit(issuer).scheme not in ("http", "https"):
+        raise ConfigError(f"CALENDAR_APP_OIDC_ISSUER {issuer!r} is not an http(s) address")
+    if not config["OIDC_CLIENT_ID"]:
+        raise ConfigError("CALENDAR_APP_OIDC_CLIENT_ID is required with CALENDAR_APP_OIDC_ISSUER")

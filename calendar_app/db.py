@@ -52,9 +52,12 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def make_engine(url: URL) -> Engine:
-    """Create the engine for ``url``; SQLite gets foreign keys and a busy timeout."""
+    """Create the engine for ``url``; SQLite gets foreign keys and a busy timeout.
+
+    Bound parameters are kept out of SQL logs and error messages: they hold personnummer.
+    """
     if url.get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -74,7 +77,7 @@ def make_engine(url: URL) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -77,6 +77,9 @@ class Person(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Bumped by every write to the person's bookings; keys the merged-calendar cache.
     calendar_version: Mapped[int] = mapped_column(Integer, default=0)
+    # Set when the person deleted their account and data; the row stays (name and phone
+    # cleared) only so that the audit log keeps saying whose calendar was read.
+    deleted_utc: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Provider(Base):
@@ -239,6 +242,8 @@ class User(Base):
     person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
     provider_id: Mapped[int | None] = mapped_column(ForeignKey("provider.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The caregiver's id in the county's identity broker (e.g. an HSA-id), for OIDC sign-in.
+    staff_id: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     provider: Mapped[Provider | None] = relationship()
 
@@ -254,6 +259,48 @@ class UserSession(Base):
     created_utc: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_utc: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_utc: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # For the idle limit; written at most once a minute.
+    last_seen_utc: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    method: Mapped[str] = mapped_column(String(20), default="password")
+
+
+class LoginFailure(Base):
+    """A failed sign-in, counted per account and per address to throttle guessing."""
+
+    __tablename__ = "login_failure"
+    __table_args__ = (
+        Index("ix_login_failure_username", "username", "at_utc"),
+        Index("ix_login_failure_addr", "remote_addr", "at_utc"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at_utc: Mapped[datetime] = mapped_column(UTCDateTime)
+    username: Mapped[str] = mapped_column(String(100))
+    remote_addr: Mapped[str] = mapped_column(String(64))
+
+
+class ApiToken(Base):
+    """A provider system's or script's credential: bound to one unit and to scopes.
+
+    Only the SHA-256 of the token is stored; the token is shown once, when made.
+    """
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The first characters, shown in lists so that an administrator can tell tokens apart.
+    prefix: Mapped[str] = mapped_column(String(12))
+    provider_id: Mapped[int] = mapped_column(ForeignKey("provider.id"))
+    scopes: Mapped[str] = mapped_column(String(300))
+    created_utc: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(200))
+    revoked_utc: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_utc: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_addr: Mapped[str] = mapped_column(String(64), default="")
+
+    provider: Mapped[Provider] = relationship()
 
 
 class HelperBasis(enum.StrEnum):

@@ -86,7 +86,13 @@ def isolated_url(database_url: URL, tmp_path: Path) -> URL:
 
 
 @pytest.fixture
-def app(database_url, tmp_path: Path) -> Iterator[Flask]:
+def app_config() -> dict[str, object]:
+    """Settings a test module adds to the app's (override this fixture)."""
+    return {}
+
+
+@pytest.fixture
+def app(database_url, tmp_path: Path, app_config: dict[str, object]) -> Iterator[Flask]:
     """The application on the backend under test; its tables are emptied afterwards."""
     url = isolated_url(database_url, tmp_path)
     application = create_app(
@@ -95,6 +101,7 @@ def app(database_url, tmp_path: Path) -> Iterator[Flask]:
             "DATABASE_URL": url.render_as_string(hide_password=False),
             "SECRET_KEY": "test-secret",
             "WTF_CSRF_ENABLED": False,
+            **app_config,
         }
     )
     application.instance_path = str(tmp_path)

@@ -14,7 +14,7 @@ from calendar_app import create_app
 from calendar_app.models import AuditEvent
 from tests.world import ROLES, World, build_world, log_in
 
-OK, AUDIT, DENY, LOGIN = "ok", "audit", "deny", "login"
+OK, AUDIT, DENY, LOGIN, ABSENT = "ok", "audit", "deny", "login", "absent"
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,8 @@ class Case:
 
 
 EVERYONE = dict.fromkeys(ROLES, OK)
+PEOPLE = {"person": OK, "other_person": OK}
+NOWHERE = dict.fromkeys(ROLES, ABSENT)  # e-legitimation is off unless a county configures it
 SIGNED_IN = {**dict.fromkeys(ROLES, OK), "anonymous": LOGIN}
 VIEWERS = {
     "person": OK,
@@ -60,6 +62,18 @@ MATRIX: dict[str, Case] = {
     "auth.login": Case("GET", path("/login"), EVERYONE),
     "auth.logout": Case("POST", path("/logout"), EVERYONE, ends_at_login=True),
     "auth.language": Case("POST", path("/language"), EVERYONE, form=lambda w: {"lang": "en"}),
+    "auth.oidc_start": Case("POST", path("/login/e-legitimation"), NOWHERE),
+    "auth.oidc_callback": Case("GET", path("/login/e-legitimation/callback"), NOWHERE),
+    "auth.logout_everywhere": Case(
+        "POST", path("/logout/everywhere"), EVERYONE, ends_at_login=True
+    ),
+    "auth.account": Case("GET", path("/account"), SIGNED_IN),
+    # Every person, of their own data: the id comes from the account, never the URL.
+    "rights.export_json": Case("GET", path("/account/export.json"), PEOPLE),
+    "rights.export_ics": Case("GET", path("/account/export.ics"), PEOPLE),
+    "rights.delete": Case("GET", path("/account/delete"), PEOPLE),
+    "admin.api_tokens": Case("GET", path("/admin/api-tokens"), {"admin": OK}),
+    "admin.revoke_api_token": Case("POST", path("/admin/api-tokens/999/revoke"), {"admin": OK}),
     "person.home": Case("GET", path("/"), SIGNED_IN),
     "person.week": Case("GET", path(P + "/week"), VIEWERS),
     "person.agenda": Case("GET", path(P + "/agenda"), VIEWERS),
@@ -211,7 +225,9 @@ def test_authorization_matrix(endpoint, role, client, session, now):
     response = client.open(case.path(world), method=case.method, **kwargs)
     expected = case.outcome(role)
     status = response.status_code
-    if expected == LOGIN:
+    if expected == ABSENT:
+        assert status == 404, status
+    elif expected == LOGIN:
         assert status == 401 or (status == 302 and "/login" in response.location), status
     elif expected == DENY:
         assert status == 403, (status, response.get_data(as_text=True)[:300])

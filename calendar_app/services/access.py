@@ -35,6 +35,8 @@ class Actor:
     provider_id: int | None = None
     unit_name: str = ""
     remote_addr: str = ""
+    # An API token's scopes; None for a signed-in user, whose role decides.
+    scopes: frozenset[str] | None = None
 
     @classmethod
     def operator(cls) -> Actor:
@@ -96,7 +98,9 @@ def authorize(
     The audit row is added to the session; the calling use case commits it.
     """
     person = session.get(Person, person_id)
-    access = _decide(session, actor, person, action, now) if person is not None else None
+    access = None
+    if person is not None and person.deleted_utc is None:
+        access = _decide(session, actor, person, action, now)
     if access is None:
         raise AccessDenied()
     if actor.person_id != person_id and action not in WRITE_ACTIONS:

@@ -23,7 +23,7 @@ def find_person(session: Session, pnr_text: str, *, today: date) -> Person:
     """Return the person with this personnummer, or raise ``person.not_found``."""
     pnr = personnummer.parse(pnr_text, today=today)
     person = session.scalars(select(Person).where(Person.personnummer == pnr)).first()
-    if person is None:
+    if person is None or person.deleted_utc is not None:
         raise DomainError("person.not_found", "no person with that personnummer is registered")
     return person
 
@@ -43,12 +43,20 @@ def add_person(
     if not name:
         raise DomainError("person.name_missing", "the person's name is missing")
     mobile = phone.to_e164(phone_text) if phone_text else None
-    if session.scalars(select(Person.id).where(Person.personnummer == pnr)).first() is not None:
+    person = session.scalars(select(Person).where(Person.personnummer == pnr)).first()
+    if person is not None and person.deleted_utc is None:
         raise DomainError("person.exists", "a person with that personnummer is already registered")
-    person = Person(
-        personnummer=pnr, name=name[:200], phone_e164=mobile, timezone=timezone, created_at=now
-    )
-    session.add(person)
+    if person is not None:
+        # Registered again after deleting their data: the kept row (and with it the audit
+        # log about them) is reused, with nothing else of the old calendar.
+        person.name, person.phone_e164, person.timezone = name[:200], mobile, timezone
+        person.deleted_utc = None
+        person.protected_identity = False
+    else:
+        person = Person(
+            personnummer=pnr, name=name[:200], phone_e164=mobile, timezone=timezone, created_at=now
+        )
+        session.add(person)
     session.commit()
     return person
 

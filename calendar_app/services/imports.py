@@ -68,7 +68,11 @@ def import_ics_file(
     zone = person.timezone
     session.rollback()  # parse outside the write lock; the write transaction starts below
     read = ics.parse(data, default_zone=zone, max_bytes=max_bytes)
-    begin_person_write(session, person_id)
+    locked = begin_person_write(session, person_id)
+    if locked is None or locked.deleted_utc is not None:
+        session.rollback()
+        # The person asked for their data to be deleted: nothing of theirs comes back.
+        raise DomainError("person.deleted", "the person's data has been deleted")
     provider = get_or_add_provider(session, provider_name, provider_kind)
     source = get_or_add_source(session, provider, source_name, ics.ADAPTER)
     summary = apply_read(

@@ -13,9 +13,16 @@ def begin_person_write(session: Session, person_id: int) -> Person | None:
 
     PostgreSQL: ``SELECT ... FOR UPDATE`` on the person row. SQLite: every transaction
     starts with ``BEGIN IMMEDIATE`` (see :mod:`calendar_app.db`), which holds the database's
-    write lock, so the row lock is implied there.
+    write lock, so the row lock is implied there. The row is read afresh under the lock,
+    even if the session holds an older copy.
     """
-    return session.scalars(select(Person).where(Person.id == person_id).with_for_update()).first()
+    query = (
+        select(Person)
+        .where(Person.id == person_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return session.scalars(query).first()
 
 
 def calendar_changed(session: Session, person_id: int) -> None:

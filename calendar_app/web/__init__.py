@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, g, request, session
+from flask import Flask, flash, g, jsonify, request, session
 from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import Session
 
 from calendar_app.db import now_utc
-from calendar_app.services import accounts
+from calendar_app.services import accounts, tokens
 from calendar_app.web import errors, formatting
 
 CSP = (
@@ -42,13 +44,23 @@ def init_app(app: Flask) -> None:
     formatting.init_app(app)
 
     @app.before_request
-    def _load_user() -> None:
+    def _load_user() -> Any:
         g.user = None
+        g.api_token = None
+        if request.path.startswith("/api/") and "Authorization" in request.headers:
+            return _load_api_token()
         token = session.get("sid")
         if token:
-            g.user = accounts.user_for_token(db(), token, now=now_utc())
+            from calendar_app.web.auth import policy, session_ended_message
+
+            check = accounts.check_session(db(), token, now=now_utc(), policy=policy())
+            g.user = check.user
             if g.user is None:
                 session.pop("sid", None)
+                message = session_ended_message(check.reason)
+                if message and not request.path.startswith("/api/"):
+                    flash(message, "info")
+        return None
 
     @app.teardown_appcontext
     def _close_db(_exc: BaseException | None) -> None:
@@ -68,12 +80,65 @@ def init_app(app: Flask) -> None:
 
     errors.init_app(app)
 
-    from calendar_app.web import api, auth, booking, health, person, settings
+    from calendar_app.web import admin, api, auth, booking, health, person, rights, settings
+
+    auth.init_oidc(app)
 
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(person.bp)
     app.register_blueprint(settings.bp)
     app.register_blueprint(booking.bp)
+    app.register_blueprint(rights.bp)
+    app.register_blueprint(admin.bp)
     csrf.exempt(api.bp)  # JSON only; see api._json_body
     app.register_blueprint(api.bp)
+    _rate_limits(app)
+
+
+def _load_api_token() -> Any:
+    """Authenticate an API call by its bearer token; a bad token is refused at once."""
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    token = None
+    if scheme.lower() == "bearer":
+        token = tokens.token_for_secret(
+            db(), secret.strip(), now=now_utc(), remote_addr=request.remote_addr or ""
+        )
+    if token is None:
+        # The same answer for a malformed, unknown or revoked token.
+        body = {"error": {"code": "auth.token_invalid", "message": "the API token is not valid"}}
+        return jsonify(body), 401, {"WWW-Authenticate": 'Bearer realm="api"'}
+    g.api_token = token
+    return None
+
+
+def _rate_key() -> str:
+    """Count API calls per token or account, and everything else per address."""
+    if g.get("api_token") is not None:
+        return f"token:{g.api_token.id}"
+    if g.get("user") is not None:
+        return f"user:{g.user.id}"
+    return f"addr:{get_remote_address()}"
+
+
+def _rate_limits(app: Flask) -> None:
+    """Request rate limits on the doors that can be hammered: login and the API.
+
+    Flask-Limiter counts in memory per process by default; with several workers, point
+    ``CALENDAR_APP_RATELIMIT_STORAGE_URI`` at a shared store (redis://...).
+    """
+    limiter = Limiter(key_func=get_remote_address, app=app, headers_enabled=True)
+    app.extensions["rate_limiter"] = limiter
+    for endpoint, method in (
+        ("auth.login", "POST"),
+        ("auth.oidc_start", "POST"),
+        ("auth.oidc_callback", "GET"),
+    ):
+        # The limit is checked inside the wrapper, so the app must call the wrapped view.
+        view: Any = app.view_functions[endpoint]
+        app.view_functions[endpoint] = limiter.limit(
+            lambda: app.config["RATELIMIT_LOGIN"], methods=[method]
+        )(view)
+    from calendar_app.web import api
+
+    limiter.limit(lambda: app.config["RATELIMIT_API"], key_func=_rate_key)(api.bp)

@@ -53,9 +53,33 @@ def error(code: str, message: str, status: int = 400) -> Any:
     return jsonify({"error": {"code": code, "message": message}}), status
 
 
+# The scope an API token needs for each operation; operations not named here are for
+# signed-in people only. "" means any valid token.
+TOKEN_SCOPES = {
+    "api.me": "",
+    "api.calendar": "calendar:read",
+    "api.busy": "calendar:read",
+    "api.check_proposed_visit": "calendar:read",
+    "api.suggest_visits": "calendar:read",
+    "api.create_visit": "visits:write",
+    "api.rebook": "visits:write",
+    "api.cancel": "visits:write",
+    "api.put_opening_hours": "units:write",
+}
+
+
 @bp.before_request
 def _require_login() -> Any:
+    request.max_content_length = current_app.config["MAX_API_BODY_BYTES"]
+    if (request.content_length or 0) > current_app.config["MAX_API_BODY_BYTES"]:
+        return error("request.too_large", "the request body is too large", 413)
     if request.endpoint == "api.openapi":
+        return None
+    token = g.get("api_token")
+    if token is not None:
+        needed = TOKEN_SCOPES.get(request.endpoint or "")
+        if needed is None or (needed and needed not in token.scopes.split()):
+            return error("token.scope", "this API token may not do this", 403)
         return None
     if g.user is None:
         return error("auth.required", "sign in first", 401)
@@ -422,7 +446,18 @@ def cancel(booking_id: int) -> ResponseReturnValue:
 
 @bp.get("/me")
 def me() -> ResponseReturnValue:
-    """Who is signed in."""
+    """Who is signed in, or which unit and scopes the API token has."""
+    token = g.get("api_token")
+    if token is not None:
+        return jsonify(
+            {
+                "token": token.name,
+                "role": "api_token",
+                "unit_id": token.provider_id,
+                "unit": token.provider.name,
+                "scopes": token.scopes.split(),
+            }
+        )
     user = g.user
     return jsonify(
         {"username": user.username, "role": user.role.value, "person_id": user.person_id}

@@ -1,14 +1,24 @@
-"""Signing in and out, the current actor, and the language choice."""
+"""Signing in and out, the current actor, and the language choice.
+
+Two ways in: a password (the embedded default) and OpenID Connect through the county's
+identity broker (BankID, Freja eID, SITHS), switched on by ``CALENDAR_APP_OIDC_ISSUER``.
+Both end in the same server-side session.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
 from typing import Any
 
+import requests
+from authlib.common.errors import AuthlibBaseError
+from authlib.integrations.flask_client import OAuth
 from flask import (
     Blueprint,
+    Flask,
     abort,
     current_app,
     flash,
@@ -21,19 +31,62 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 
 from calendar_app.db import now_utc
 from calendar_app.domain.errors import DomainError
 from calendar_app.models import Role
-from calendar_app.services import accounts
+from calendar_app.services import accounts, identity
 from calendar_app.services.access import Actor
 from calendar_app.web import LOCALES, db
 
 bp = Blueprint("auth", __name__)
 
 
+def policy() -> accounts.LoginPolicy:
+    """The session and throttling limits from the configuration."""
+    config = current_app.config
+    return accounts.LoginPolicy(
+        lifetime=timedelta(hours=config["SESSION_LIFETIME_HOURS"]),
+        idle=timedelta(minutes=config["SESSION_IDLE_MINUTES"]),
+        max_failures_per_account=config["LOGIN_MAX_FAILURES_PER_ACCOUNT"],
+        max_failures_per_address=config["LOGIN_MAX_FAILURES_PER_ADDRESS"],
+        throttle_window=timedelta(minutes=config["LOGIN_THROTTLE_MINUTES"]),
+    )
+
+
+def init_oidc(app: Flask) -> None:
+    """Register the identity broker as an OpenID Connect client, if one is configured."""
+    issuer = app.config["OIDC_ISSUER"]
+    if not issuer:
+        return
+    oauth = OAuth(app)
+    app.extensions["oidc_client"] = oauth.register(
+        name="broker",
+        client_id=app.config["OIDC_CLIENT_ID"],
+        client_secret=app.config["OIDC_CLIENT_SECRET"] or None,
+        server_metadata_url=f"{issuer}/.well-known/openid-configuration",
+        client_kwargs={
+            "scope": app.config["OIDC_SCOPE"],
+            "default_timeout": app.config["OIDC_TIMEOUT_SECONDS"],
+        },
+    )
+
+
 def current_actor() -> Actor:
-    """The signed-in user as an :class:`Actor` (call only behind :func:`login_required`)."""
+    """Whoever makes this request: the signed-in user, or a provider system's API token."""
+    token = g.get("api_token")
+    if token is not None:
+        return Actor(
+            user_id=None,
+            role=Role.CAREGIVER,
+            label=f"API-nyckel {token.name}",
+            provider_id=token.provider_id,
+            unit_name=token.provider.name,
+            remote_addr=request.remote_addr or "",
+            scopes=frozenset(token.scopes.split()),
+        )
     user = g.user
     return Actor(
         user_id=user.id,
@@ -58,33 +111,130 @@ def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
+def _local_target(target: str | None) -> str:
+    # Only local paths: never redirect to another site after login.
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return url_for("person.home")
+    return target
+
+
+def _start_session(user_token: str, target: str) -> ResponseReturnValue:
+    lang = session.get("lang")
+    session.clear()  # a new session id for the new login (no session fixation)
+    if lang:
+        session["lang"] = lang
+    session["sid"] = user_token
+    session.permanent = True
+    return redirect(_local_target(target))
+
+
+def _login_page(status: int = 200) -> ResponseReturnValue:
+    return (
+        render_template(
+            "auth/login.html",
+            password_login=current_app.config["PASSWORD_LOGIN"],
+            oidc=current_app.extensions.get("oidc_client") is not None,
+            next=request.args.get("next", ""),
+        ),
+        status,
+    )
+
+
+def _throttled_message(retry_after: timedelta) -> str:
+    minutes = max(1, math.ceil(retry_after.total_seconds() / 60))
+    return ngettext(
+        "Too many failed attempts. Wait %(num)d minute and try again.",
+        "Too many failed attempts. Wait %(num)d minutes and try again.",
+        minutes,
+    )
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
     """The login form; a failed attempt says so without telling which part was wrong."""
-    if request.method == "POST":
-        lifetime = timedelta(hours=current_app.config["SESSION_LIFETIME_HOURS"])
-        try:
-            token = accounts.log_in(
-                db(),
-                request.form.get("username", ""),
-                request.form.get("password", ""),
-                now=now_utc(),
-                lifetime=lifetime,
-            )
-        except DomainError:
-            flash(_("Wrong user name or password."), "error")
-            return render_template("auth/login.html"), 401
-        lang = session.get("lang")
-        session.clear()
-        if lang:
-            session["lang"] = lang
-        session["sid"] = token
-        target = request.args.get("next", "")
-        # Only local paths: never redirect to another site after login.
-        if not target.startswith("/") or target.startswith("//"):
-            target = url_for("person.home")
-        return redirect(target)
-    return render_template("auth/login.html")
+    if request.method == "GET":
+        return _login_page()
+    if not current_app.config["PASSWORD_LOGIN"]:
+        abort(404)
+    try:
+        token = accounts.log_in(
+            db(),
+            request.form.get("username", ""),
+            request.form.get("password", ""),
+            now=now_utc(),
+            remote_addr=request.remote_addr or "",
+            policy=policy(),
+        )
+    except accounts.LoginThrottled as exc:
+        flash(_throttled_message(exc.retry_after), "error")
+        response = current_app.make_response(_login_page(429))
+        response.headers["Retry-After"] = str(math.ceil(exc.retry_after.total_seconds()))
+        return response
+    except DomainError:
+        flash(_("Wrong user name or password."), "error")
+        return _login_page(401)
+    return _start_session(token, request.args.get("next", ""))
+
+
+OIDC_MESSAGES = {
+    "login.unknown_person": _l(
+        "There is no calendar for you here yet. Ask your clinic to add you."
+    ),
+    "login.unknown_staff": _l("Your e-identification is not connected to an account here."),
+    "login.no_identity": _l("The sign-in did not say who you are. Try again."),
+}
+
+
+def _callback_url() -> str:
+    # Behind a proxy the request's own host may not be the one the broker knows.
+    base = current_app.config["PUBLIC_BASE_URL"]
+    path = url_for("auth.oidc_callback")
+    return f"{base}{path}" if base else url_for("auth.oidc_callback", _external=True)
+
+
+@bp.post("/login/e-legitimation")
+def oidc_start() -> ResponseReturnValue:
+    """Send the visitor to the county's identity broker (BankID, Freja eID, SITHS)."""
+    client = current_app.extensions.get("oidc_client")
+    if client is None:
+        abort(404)
+    session["login_next"] = _local_target(request.form.get("next"))
+    try:
+        return client.authorize_redirect(_callback_url())
+    except (requests.RequestException, AuthlibBaseError, ValueError):
+        current_app.logger.warning("identity broker unreachable when starting a sign-in")
+        flash(_("The e-identification service is not answering. Try again in a while."), "error")
+        return _login_page(503)
+
+
+@bp.get("/login/e-legitimation/callback")
+def oidc_callback() -> ResponseReturnValue:
+    """Come back from the broker: check the answer, find the account, open a session."""
+    client = current_app.extensions.get("oidc_client")
+    if client is None:
+        abort(404)
+    try:
+        answer = client.authorize_access_token()
+        claims = dict(answer.get("userinfo") or {})
+        names = identity.ClaimNames(
+            personnummer=current_app.config["OIDC_PERSONNUMMER_CLAIM"],
+            staff_id=current_app.config["OIDC_STAFF_ID_CLAIM"],
+        )
+        if names.personnummer not in claims and names.staff_id not in claims:
+            claims.update(client.userinfo(token=answer))
+    except (requests.RequestException, AuthlibBaseError, ValueError, KeyError) as exc:
+        # The claims may hold a personnummer: log the kind of failure only.
+        current_app.logger.warning("sign-in through the identity broker failed: %s", type(exc))
+        flash(_("The sign-in was not completed. Try again."), "error")
+        return _login_page(401)
+    try:
+        user = identity.account_for_claims(db(), claims, names, now=now_utc())
+    except DomainError as exc:
+        db().rollback()
+        flash(str(OIDC_MESSAGES.get(exc.code, OIDC_MESSAGES["login.no_identity"])), "error")
+        return _login_page(403)
+    token = accounts.open_session(db(), user, now=now_utc(), policy=policy(), method="oidc")
+    return _start_session(token, session.pop("login_next", ""))
 
 
 @bp.post("/logout")
@@ -97,6 +247,51 @@ def logout() -> ResponseReturnValue:
     return redirect(url_for("auth.login"))
 
 
+@bp.post("/logout/everywhere")
+def logout_everywhere() -> ResponseReturnValue:
+    """End every session of this account: other browsers, phones and this one."""
+    session.pop("sid", None)
+    if g.user is not None:
+        count = accounts.end_all_sessions(db(), g.user.id, now=now_utc())
+        flash(
+            ngettext(
+                "You are logged out everywhere (%(num)d session ended).",
+                "You are logged out everywhere (%(num)d sessions ended).",
+                count,
+            ),
+            "info",
+        )
+    return redirect(url_for("auth.login"))
+
+
+@bp.get("/account")
+@login_required
+def account() -> ResponseReturnValue:
+    """The account page: where one is logged in, log out everywhere, the person's data."""
+    config = current_app.config
+    return render_template(
+        "account/account.html",
+        sessions=accounts.live_sessions(db(), g.user.id, now=now_utc()),
+        idle_minutes=config["SESSION_IDLE_MINUTES"],
+        lifetime_hours=config["SESSION_LIFETIME_HOURS"],
+    )
+
+
+SESSION_ENDED = {
+    "idle": _l(
+        "You were logged out because you had not used the service for a while. Log in again."
+    ),
+    "expired": _l("Your login has expired. Log in again."),
+    "ended": _l("You have been logged out. Log in again."),
+}
+
+
+def session_ended_message(reason: str | None) -> str | None:
+    """What to tell someone whose session just ended without them asking."""
+    text = SESSION_ENDED.get(reason or "")
+    return str(text) if text else None
+
+
 @bp.post("/language")
 def language() -> ResponseReturnValue:
     """Switch between Swedish and English."""
@@ -104,10 +299,7 @@ def language() -> ResponseReturnValue:
     if lang not in LOCALES:
         abort(400)
     session["lang"] = lang
-    target = request.form.get("next", "")
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for("person.home")
-    return redirect(target)
+    return redirect(_local_target(request.form.get("next", "")))
 
 
 def require_role(*roles: Role) -> None:

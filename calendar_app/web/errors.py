@@ -15,6 +15,7 @@ PAGES = {
     404: (_l("Not found"), _l("The page does not exist, or you may not see it.")),
     405: (_l("Not allowed"), _l("That action is not possible here.")),
     413: (_l("The file is too large"), _l("Choose a smaller file.")),
+    429: (_l("Too many attempts"), _l("Wait a minute and try again.")),
     500: (_l("Something went wrong"), _l("Try again in a while. Nothing you saved was lost.")),
 }
 CODES = {
@@ -24,6 +25,7 @@ CODES = {
     404: "not_found",
     405: "method.not_allowed",
     413: "request.too_large",
+    429: "rate.limited",
     500: "internal",
 }
 

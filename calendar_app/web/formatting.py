@@ -6,7 +6,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
-from flask import Flask
+from flask import Flask, current_app
 from flask_babel import get_locale
 
 from calendar_app.web.messages import audit_action, clash_text, suggestion_text
@@ -35,10 +35,17 @@ def time_only(value: datetime, zone: str) -> str:
     return f"{local:%H.%M}" if _locale() == "sv" else f"{local:%H:%M}"
 
 
+def moment(value: datetime, zone: str | None = None) -> str:
+    """'måndag 23 november kl. 09.00' in ``zone`` (the service's default zone if none)."""
+    zone = zone or current_app.config["DEFAULT_TIMEZONE"]
+    return f"{long_date(value.astimezone(ZoneInfo(zone)).date())} {clock(value, zone)}"
+
+
 def init_app(app: Flask) -> None:
     """Make the formatters available in templates."""
     app.jinja_env.filters["long_date"] = long_date
     app.jinja_env.filters["tz"] = ZoneInfo
+    app.jinja_env.filters["moment"] = moment
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.globals["audit_action"] = audit_action
     app.jinja_env.globals["clash_text"] = clash_text

@@ -7,6 +7,12 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 
 _MESSAGES = {
+    "token.name": _l("Give the key a name of 1 to 100 characters."),
+    "token.scope_missing": _l("Choose at least one permission."),
+    "token.scope_unknown": _l("Unknown permission."),
+    "token.not_found": _l("No such key."),
+    "unit.not_found": _l("No such unit."),
+    "person.deleted": _l("The person's data has been deleted."),
     "ics.too_large": _l("The file is too large."),
     "ics.empty": _l("The file is empty."),
     "ics.not_calendar": _l("The file is not a calendar file (iCalendar, .ics)."),

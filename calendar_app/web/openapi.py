@@ -132,9 +132,14 @@ def document() -> dict[str, Any]:
         "info": {
             "title": "Personkalendern API",
             "version": "1",
-            "description": "One merged calendar per person. Sign in first; the session "
-            "cookie authenticates. Reads of someone else's calendar are audited.",
+            "description": "One merged calendar per person. People sign in on the site and "
+            "the session cookie authenticates; provider systems and scripts send an API token "
+            "(`Authorization: Bearer pk_...`) that an administrator made for one unit, with "
+            "scopes: calendar:read (calendar, busy, check, suggest), visits:write (book, "
+            "rebook, cancel), units:write (opening hours). Reads of someone else's calendar "
+            "are audited. Request bodies are limited to 64 KiB; too many calls get 429.",
         },
+        "security": [{"session": []}, {"apiToken": []}],
         "paths": {
             "/api/v1/people/{person_id}/calendar": {
                 "get": {
@@ -479,10 +484,16 @@ def document() -> dict[str, Any]:
             "/api/v1/me": {
                 "get": {
                     "operationId": "getMe",
-                    "summary": "The signed-in account",
+                    "summary": "The signed-in account, or the API token's unit and scopes",
                     "responses": {"200": {"description": "account"}, **_errors(401)},
                 }
             },
         },
-        "components": {"schemas": {"Error": ERROR, "Occurrence": OCCURRENCE}},
+        "components": {
+            "schemas": {"Error": ERROR, "Occurrence": OCCURRENCE},
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "session"},
+                "apiToken": {"type": "http", "scheme": "bearer"},
+            },
+        },
     }

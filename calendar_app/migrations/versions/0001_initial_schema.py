@@ -330,17 +330,23 @@ def _make_audit_append_only() -> None:
             "CREATE FUNCTION audit_event_append_only() RETURNS trigger LANGUAGE plpgsql AS "
             "$$ BEGIN RAISE EXCEPTION 'audit_event rows are append-only'; END $$"
         )
-        for event in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER audit_event_no_{event.lower()} BEFORE {event} ON audit_event "
-                "FOR EACH ROW EXECUTE FUNCTION audit_event_append_only()"
-            )
+        op.execute(
+            "CREATE TRIGGER audit_event_no_update BEFORE UPDATE ON audit_event "
+            "FOR EACH ROW EXECUTE FUNCTION audit_event_append_only()"
+        )
+        op.execute(
+            "CREATE TRIGGER audit_event_no_delete BEFORE DELETE ON audit_event "
+            "FOR EACH ROW EXECUTE FUNCTION audit_event_append_only()"
+        )
     else:
-        for event in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER audit_event_no_{event.lower()} BEFORE {event} ON audit_event "
-                "BEGIN SELECT RAISE(ABORT, 'audit_event rows are append-only'); END"
-            )
+        op.execute(
+            "CREATE TRIGGER audit_event_no_update BEFORE UPDATE ON audit_event "
+            "BEGIN SELECT RAISE(ABORT, 'audit_event rows are append-only'); END"
+        )
+        op.execute(
+            "CREATE TRIGGER audit_event_no_delete BEFORE DELETE ON audit_event "
+            "BEGIN SELECT RAISE(ABORT, 'audit_event rows are append-only'); END"
+        )
 
 
 def downgrade() -> None:
