@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from calendar_app import config
 from calendar_app.db import make_engine, make_session_factory
@@ -41,4 +42,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from calendar_app.web import init_app as init_web
 
     init_web(app)
+    proxies = app.config["TRUSTED_PROXIES"]
+    if proxies:
+        # The client's address and scheme as the trusted proxies saw them; without this,
+        # every visitor would share the proxy's address for throttling and rate limits.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
+        )
     return app

@@ -46,6 +46,9 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # Where the service is reached from outside, e.g. https://kalender.regionkronoberg.se;
         # empty for the embedded default on 127.0.0.1.
         "PUBLIC_BASE_URL": "",
+        # How many reverse proxies in front set X-Forwarded-For/-Proto; 0 trusts none.
+        # Login throttling and rate limits count per client address, so set this behind one.
+        "TRUSTED_PROXIES": 0,
         "PASSWORD_LOGIN": True,
         "LOGIN_MAX_FAILURES_PER_ACCOUNT": 5,
         "LOGIN_MAX_FAILURES_PER_ADDRESS": 30,
@@ -124,6 +127,9 @@ def validate(config: dict[str, Any]) -> None:
     ):
         if not isinstance(config[key], int) or isinstance(config[key], bool) or config[key] <= 0:
             raise ConfigError(f"CALENDAR_APP_{key} must be a positive whole number")
+    proxies = config["TRUSTED_PROXIES"]
+    if not isinstance(proxies, int) or isinstance(proxies, bool) or not 0 <= proxies <= 5:
+        raise ConfigError("CALENDAR_APP_TRUSTED_PROXIES must be a whole number from 0 to 5")
     # The browser forgets the cookie when the server-side session would end anyway.
     config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=config["SESSION_LIFETIME_HOURS"])
     _validate_public_url(config)

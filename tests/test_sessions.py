@@ -202,3 +202,17 @@ def test_behind_https_the_cookie_is_secure_and_host_bound(database_url, tmp_path
 def test_settings_that_cannot_work_stop_start_up_with_a_clear_message(settings, message):
     with pytest.raises(ConfigError, match=message):
         create_app({"DATABASE_URL": "sqlite://", **settings})
+
+
+@pytest.mark.parametrize("app_config", [{"TRUSTED_PROXIES": 1}])
+def test_behind_a_trusted_proxy_failures_count_per_real_client(client, session, now):
+    build_world(session, now)
+    for number in range(5):
+        client.post(
+            "/login",
+            data={"username": f"guess{number}", "password": "x"},
+            headers={"X-Forwarded-For": "203.0.113.9"},
+        )
+    addresses = set(session.scalars(select(LoginFailure.remote_addr)))
+    session.commit()
+    assert addresses == {"203.0.113.9"}
