@@ -96,10 +96,11 @@ MATRIX: dict[str, Case] = {
     "settings.end_relationship": Case(
         "POST", path(P + "/settings/relationships/{w.relationship_b}/end"), SETTINGS_WRITERS
     ),
+    # The answer is the settings page with the new code: a helper reading it is audited.
     "settings.invite": Case(
         "POST",
         path(P + "/settings/helpers"),
-        SETTINGS_WRITERS,
+        {"person": OK, "helper_settings": AUDIT},
         form=lambda w: {
             "name": "Sam",
             "contact": "sam@example.se",

@@ -123,6 +123,10 @@ def test_the_person_invites_a_helper_who_accepts_with_an_account(app, client, wo
     )
     page = response.get_data(as_text=True)
     code = re.search(r"hjälpperson: ([0-9A-F-]{27})", page).group(1)
+    # Shown on the answer only: never in the (signed, readable) session cookie.
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
+    stored = app.session_interface.get_signing_serializer(app).loads(cookie)
+    assert response.status_code == 201 and code not in str(stored)
     helper = app.test_client()
     bad = helper.post(
         "/invitation",

@@ -51,11 +51,17 @@ def _fail(
 @login_required
 def page(person_id: int) -> ResponseReturnValue:
     """Who may see what: units, care relationships and helpers."""
+    return _settings_page(person_id)
+
+
+def _settings_page(
+    person_id: int, *, new_code: str | None = None, status: int = 200
+) -> ResponseReturnValue:
     try:
         view = settings_service.read_settings(db(), current_actor(), person_id, now=now_utc())
     except AccessDenied:
         abort(403)
-    return render_template("person/settings.html", view=view)
+    return render_template("person/settings.html", view=view, new_code=new_code), status
 
 
 @bp.post("/people/<int:person_id>/settings/units/<int:provider_id>")
@@ -142,11 +148,8 @@ def invite(person_id: int) -> ResponseReturnValue:
         )
     except DomainError as exc:
         return _fail(exc, person_id)
-    flash(
-        _("Give this code to your helper: %(code)s. It is shown only now.", code=invitation.code),
-        "info",
-    )
-    return redirect(url_for("settings.page", person_id=person_id))
+    # Rendered, not flashed: a flashed message would travel in the session cookie.
+    return _settings_page(person_id, new_code=invitation.code, status=201)
 
 
 @bp.post("/people/<int:person_id>/settings/helpers/<int:grant_id>/withdraw")
@@ -240,14 +243,8 @@ def court_helper() -> ResponseReturnValue:
         db().rollback()
         flash(error_text(exc.code, exc.message), "error")
         return render_template("admin/court_helper.html"), 400
-    flash(
-        _(
-            "Registered. Give this code to the helper: %(code)s. It is shown only now.",
-            code=invitation.code,
-        ),
-        "info",
-    )
-    return redirect(url_for("settings.court_helper"))
+    # Rendered, not flashed: a flashed message would travel in the session cookie.
+    return render_template("admin/court_helper.html", new_code=invitation.code), 201
 
 
 @bp.route("/admin/audit-export", methods=["GET", "POST"])
