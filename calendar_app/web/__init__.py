@@ -10,6 +10,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import Session
+from werkzeug.routing import IntegerConverter
 
 from calendar_app.db import now_utc
 from calendar_app.services import accounts, tokens
@@ -37,8 +38,21 @@ def select_locale() -> str:
     return chosen if chosen in LOCALES else "sv"
 
 
+# Row ids are 32-bit integers on PostgreSQL; a larger number in a URL names nothing.
+MAX_ID = 2**31 - 1
+
+
+class IdConverter(IntegerConverter):
+    """``<int:...>`` in our routes: a row id from 1 to MAX_ID, anything else is a 404."""
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(url_map, min=1, max=MAX_ID)
+
+
 def init_app(app: Flask) -> None:
     """Register extensions, hooks and blueprints on ``app``."""
+    # Before any route is added: rules look their converters up when they are compiled.
+    app.url_map.converters["int"] = IdConverter
     Babel(app, locale_selector=select_locale)
     csrf = CSRFProtect(app)
     formatting.init_app(app)

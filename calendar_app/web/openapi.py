@@ -70,9 +70,10 @@ OCCURRENCE = {
 }
 
 
-PERSON_ID = {"name": "person_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+ID = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+PERSON_ID = {"name": "person_id", "in": "path", "required": True, "schema": ID}
 DATE = {"type": "string", "format": "date"}
-BOOKING_ID = {"name": "booking_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+BOOKING_ID = {"name": "booking_id", "in": "path", "required": True, "schema": ID}
 
 
 VISIT_BODY = {
@@ -150,7 +151,7 @@ def document() -> dict[str, Any]:
                             "name": "person_id",
                             "in": "path",
                             "required": True,
-                            "schema": {"type": "integer"},
+                            "schema": ID,
                         },
                         {
                             "name": "from",
@@ -215,7 +216,7 @@ def document() -> dict[str, Any]:
                             "name": "provider_id",
                             "in": "path",
                             "required": True,
-                            "schema": {"type": "integer"},
+                            "schema": ID,
                         },
                     ],
                     "requestBody": {
@@ -440,7 +441,7 @@ def document() -> dict[str, Any]:
                             "name": "provider_id",
                             "in": "path",
                             "required": True,
-                            "schema": {"type": "integer"},
+                            "schema": ID,
                         }
                     ],
                     "requestBody": {
