@@ -20,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from calendar_app.db import Base, UTCDateTime
+from calendar_app.domain.reminders import RuleKind
 
 
 def _enum(cls: type[enum.Enum]) -> Enum:
@@ -353,6 +354,8 @@ class UnitConsent(Base):
     provider_id: Mapped[int] = mapped_column(ForeignKey("provider.id"))
     others_level: Mapped[ViewLevel] = mapped_column(_enum(ViewLevel), default=ViewLevel.BUSY)
     sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
+    # False: no reminders about this unit's visits (the person's per-unit opt-out).
+    reminders: Mapped[bool] = mapped_column(Boolean, default=True)
     changed_utc: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -388,3 +391,72 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(60))
     detail: Mapped[str] = mapped_column(String(500), default="")
     remote_addr: Mapped[str] = mapped_column(String(64), default="")
+
+
+class ReminderRule(Base):
+    """One of the person's reminder rules; no rules at all means the default."""
+
+    __tablename__ = "reminder_rule"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    kind: Mapped[RuleKind] = mapped_column(_enum(RuleKind))
+    days: Mapped[int] = mapped_column(Integer, default=0)
+    at_time: Mapped[time | None] = mapped_column(Time)
+    hours: Mapped[int] = mapped_column(Integer, default=0)
+    created_utc: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReminderSettings(Base):
+    """Who gets the person's reminders, and the quiet hours (none when both are empty)."""
+
+    __tablename__ = "reminder_settings"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True)
+    to_person: Mapped[bool] = mapped_column(Boolean, default=True)
+    quiet_start: Mapped[time | None] = mapped_column(Time)
+    quiet_end: Mapped[time | None] = mapped_column(Time)
+    changed_utc: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReminderState(enum.StrEnum):
+    PLANNED = "planned"
+    SENDING = "sending"  # claimed by a scheduler, under a lease
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    WITHDRAWN = "withdrawn"
+
+
+class Reminder(Base):
+    """A row in the outbox: one reminder of one occurrence under one rule to one recipient.
+
+    Every row ends as sent, delivered, failed (with the reason) or withdrawn (with the
+    reason); none is deleted while the visit is ahead, so none is lost in silence.
+    """
+
+    __tablename__ = "reminder"
+    __table_args__ = (
+        Index("ix_reminder_due", "state", "send_at_utc"),
+        Index("ix_reminder_person", "person_id", "visit_start_utc"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    booking_id: Mapped[int] = mapped_column(ForeignKey("booking.id"))
+    occurrence_key: Mapped[str] = mapped_column(String(40), default="")
+    visit_start_utc: Mapped[datetime] = mapped_column(UTCDateTime)
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("reminder_rule.id"))
+    rule_label: Mapped[str] = mapped_column(String(100))
+    helper_grant_id: Mapped[int | None] = mapped_column(ForeignKey("helper_grant.id"))
+    recipient_label: Mapped[str] = mapped_column(String(200))
+    send_at_utc: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[ReminderState] = mapped_column(_enum(ReminderState))
+    reason: Mapped[str] = mapped_column(String(60), default="")
+    lease_until_utc: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    message_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    body: Mapped[str] = mapped_column(Text, default="")
+    segments: Mapped[int] = mapped_column(Integer, default=0)
+    created_utc: Mapped[datetime] = mapped_column(UTCDateTime)
+    changed_utc: Mapped[datetime] = mapped_column(UTCDateTime)

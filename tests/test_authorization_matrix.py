@@ -140,6 +140,28 @@ MATRIX: dict[str, Case] = {
         json=lambda w: {"max_visits_per_day": 2, "travel_buffer_minutes": 45},
     ),
     "settings.audit": Case("GET", path(P + "/audit"), {"person": OK}),
+    "reminders.page": Case("GET", path(P + "/reminders"), {"person": OK, "helper_settings": AUDIT}),
+    "reminders.add_rule": Case(
+        "POST",
+        path(P + "/reminders/rules"),
+        SETTINGS_WRITERS,
+        form=lambda w: {"kind": "hours_before", "hours": "3"},
+    ),
+    "reminders.remove_rule": Case(
+        "POST", path(P + "/reminders/rules/999/delete"), SETTINGS_WRITERS
+    ),
+    "reminders.settings": Case(
+        "POST",
+        path(P + "/reminders/settings"),
+        SETTINGS_WRITERS,
+        form=lambda w: {"to_person": "on", "quiet_start": "21.00", "quiet_end": "08.00"},
+    ),
+    "reminders.unit": Case(
+        "POST",
+        path(P + "/reminders/units/{w.unit_a}"),
+        SETTINGS_WRITERS,
+        form=lambda w: {"on": "0"},
+    ),
     "settings.invitation": Case("GET", path("/invitation"), EVERYONE),
     "settings.court_helper": Case("GET", path("/admin/court-helpers"), {"admin": OK}),
     "settings.audit_export": Case("GET", path("/admin/audit-export"), {"admin": OK}),

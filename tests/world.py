@@ -29,6 +29,7 @@ from calendar_app.models import (
     User,
     ViewLevel,
 )
+from calendar_app.services.access import Actor
 from calendar_app.services.directory import builtin_source
 from tests.helpers import PNR_BO, add_person, do_import, event, vcalendar
 
@@ -208,3 +209,16 @@ def log_in(client, role: str) -> None:
         return
     response = client.post("/login", data={"username": role, "password": PASSWORD})
     assert response.status_code == 302, f"{role} could not log in"
+
+
+def actor(session: Session, username: str) -> Actor:
+    """The world's user ``username`` as the services see them."""
+    user = session.scalars(select(User).where(User.username == username)).one()
+    return Actor(
+        user_id=user.id,
+        role=user.role,
+        label=user.display_name,
+        person_id=user.person_id,
+        provider_id=user.provider_id,
+        unit_name=user.provider.name if user.provider else "",
+    )

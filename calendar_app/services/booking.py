@@ -46,6 +46,7 @@ from calendar_app.services.access import (
 from calendar_app.services.calendar import merged_calendar, redact
 from calendar_app.services.directory import builtin_source, ensure_care_relationship
 from calendar_app.services.locking import begin_person_write, calendar_changed
+from calendar_app.services.reminders import replan
 
 MIN_MINUTES, MAX_MINUTES = 5, 600
 MAX_DAYS_AHEAD = 400
@@ -262,6 +263,7 @@ def book_visit(
     session.add(booking)
     ensure_care_relationship(session, person_id, provider, created_by="source", now=now)
     calendar_changed(session, person_id)
+    replan(session, person_id, now=now)
     session.commit()
     return booking
 
@@ -413,6 +415,7 @@ def rebook_visit(
     booking.last_modified_utc = now
     booking.clash_override_reason = override
     calendar_changed(session, person.id)
+    replan(session, person.id, now=now)
     session.commit()
     return booking
 
@@ -427,6 +430,7 @@ def cancel_visit(session: Session, actor: Actor, booking_id: int, *, now: dateti
         booking.sequence += 1
         booking.last_modified_utc = now
         calendar_changed(session, booking.person_id)
+        replan(session, booking.person_id, now=now)
     session.commit()
     return booking
 

@@ -30,6 +30,9 @@ from calendar_app.models import (
     LoginFailure,
     PersonPreferences,
     PersonTimeWindow,
+    Reminder,
+    ReminderRule,
+    ReminderSettings,
     UnitConsent,
     User,
     UserSession,
@@ -45,7 +48,10 @@ DELETED_ACCOUNT_NAME = "Raderat konto"
 class DeletionReport:
     """How many rows of each kind the deletion removed (or, for accounts, emptied)."""
 
+    reminders: int
     bookings: int
+    reminder_rules: int
+    reminder_settings: int
     preferences: int
     time_windows: int
     unit_consents: int
@@ -57,9 +63,12 @@ class DeletionReport:
     login_failures: int
 
 
-# The person's own rows, removed outright; nothing else references them.
+# The person's own rows, removed outright, each before what it refers to.
 _PERSON_ROWS: tuple[tuple[str, Any], ...] = (
+    ("reminders", Reminder),
     ("bookings", Booking),
+    ("reminder_rules", ReminderRule),
+    ("reminder_settings", ReminderSettings),
     ("preferences", PersonPreferences),
     ("time_windows", PersonTimeWindow),
     ("unit_consents", UnitConsent),

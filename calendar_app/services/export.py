@@ -27,6 +27,9 @@ from calendar_app.models import (
     PersonPreferences,
     PersonTimeWindow,
     Provider,
+    Reminder,
+    ReminderRule,
+    ReminderSettings,
     Source,
     UnitConsent,
     User,
@@ -83,7 +86,22 @@ BOOKING_FIELDS = (
     "last_seen_utc",
     "clash_override_reason",
 )
-CONSENT_FIELDS = ("others_level", "sensitive", "changed_utc")
+CONSENT_FIELDS = ("others_level", "sensitive", "reminders", "changed_utc")
+REMINDER_RULE_FIELDS = ("kind", "days", "at_time", "hours", "created_utc")
+REMINDER_SETTINGS_FIELDS = ("to_person", "quiet_start", "quiet_end", "changed_utc")
+REMINDER_FIELDS = (
+    "booking_id",
+    "visit_start_utc",
+    "rule_label",
+    "recipient_label",
+    "send_at_utc",
+    "state",
+    "reason",
+    "body",
+    "segments",
+    "created_utc",
+    "changed_utc",
+)
 RELATIONSHIP_FIELDS = ("created_by", "started_utc", "ended_utc", "ended_by")
 GRANT_FIELDS = (
     "helper_name",
@@ -207,6 +225,13 @@ def export_person_data(session: Session, person_id: int, *, now: datetime) -> di
         .where(PersonTimeWindow.person_id == person_id)
         .order_by(PersonTimeWindow.id)
     )
+    rules = session.scalars(
+        select(ReminderRule).where(ReminderRule.person_id == person_id).order_by(ReminderRule.id)
+    )
+    reminder_settings = session.get(ReminderSettings, person_id)
+    outbox = session.scalars(
+        select(Reminder).where(Reminder.person_id == person_id).order_by(Reminder.id)
+    )
     audit = session.scalars(
         select(AuditEvent)
         .where(AuditEvent.person_id == person_id)
@@ -239,6 +264,11 @@ def export_person_data(session: Session, person_id: int, *, now: datetime) -> di
             {"unit": units[r.provider_id], **_fields(r, RELATIONSHIP_FIELDS)} for r in relationships
         ],
         "helper_grants": [_fields(g, GRANT_FIELDS) for g in grants],
+        "reminder_rules": [_fields(r, REMINDER_RULE_FIELDS) for r in rules],
+        "reminder_settings": (
+            _fields(reminder_settings, REMINDER_SETTINGS_FIELDS) if reminder_settings else None
+        ),
+        "reminders": [_fields(r, REMINDER_FIELDS) for r in outbox],
         "import_runs": [
             {
                 "unit": units[sources[r.source_id].provider_id],

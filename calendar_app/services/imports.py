@@ -29,6 +29,7 @@ from calendar_app.services.directory import (
     get_or_add_source,
 )
 from calendar_app.services.locking import begin_person_write, calendar_changed
+from calendar_app.services.reminders import replan
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,8 @@ def apply_read(
         else:
             row.cancelled_from_utc = cancel.from_utc
         row.content_hash = ABSENT
+    if plan.add or plan.update or plan.cancel:
+        replan(session, person_id, now=now)
     summary = ImportSummary(
         added=plan.added,
         updated=plan.updated,

@@ -33,6 +33,7 @@ from calendar_app.models import (
 from calendar_app.services.access import Access, Actor, authorize
 from calendar_app.services.accounts import add_user
 from calendar_app.services.directory import ensure_care_relationship
+from calendar_app.services.reminders import replan
 
 PERSON_BASES = (HelperBasis.RELATIVE, HelperBasis.OMBUDSMAN)
 COURT_BASES = (HelperBasis.TRUSTEE, HelperBasis.ADMINISTRATOR)
@@ -313,6 +314,8 @@ def accept_invitation(
         )
     grant.helper_user_id = user.id
     grant.invitation_hash = None  # used once
+    if grant.receives_reminders:
+        replan(session, grant.person_id, now=now)
     session.commit()
     return grant
 
@@ -332,4 +335,5 @@ def withdraw_helper(
     if grant.withdrawn_utc is None:
         grant.withdrawn_utc = now
         grant.invitation_hash = None
+        replan(session, person_id, now=now)  # her planned reminders are withdrawn
     session.commit()

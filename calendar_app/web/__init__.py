@@ -94,7 +94,17 @@ def init_app(app: Flask) -> None:
 
     errors.init_app(app)
 
-    from calendar_app.web import admin, api, auth, booking, health, person, rights, settings
+    from calendar_app.web import (
+        admin,
+        api,
+        auth,
+        booking,
+        health,
+        person,
+        reminders,
+        rights,
+        settings,
+    )
 
     auth.init_oidc(app)
 
@@ -104,6 +114,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(settings.bp)
     app.register_blueprint(booking.bp)
     app.register_blueprint(rights.bp)
+    app.register_blueprint(reminders.bp)
     app.register_blueprint(admin.bp)
     csrf.exempt(api.bp)  # JSON only; see api._json_body
     app.register_blueprint(api.bp)

@@ -9,7 +9,13 @@ from babel.dates import format_date
 from flask import Flask, current_app
 from flask_babel import get_locale
 
-from calendar_app.web.messages import audit_action, clash_text, suggestion_text
+from calendar_app.web.messages import (
+    audit_action,
+    clash_text,
+    reminder_state_text,
+    rule_text,
+    suggestion_text,
+)
 
 
 def _locale() -> str:
@@ -50,5 +56,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["audit_action"] = audit_action
     app.jinja_env.globals["clash_text"] = clash_text
     app.jinja_env.globals["suggestion_text"] = suggestion_text
+    app.jinja_env.globals["rule_text"] = rule_text
+    app.jinja_env.globals["reminder_state_text"] = reminder_state_text
     app.jinja_env.globals["clock"] = clock
     app.jinja_env.globals["time_only"] = time_only

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import gettext, ngettext
 from flask_babel import lazy_gettext as _l
 
 _MESSAGES = {
+    "reminder.rule": _l("The reminder rule is not possible: check the numbers."),
+    "reminder.time": _l("Write the time as HH.MM, for example 18.00."),
+    "reminder.quiet": _l("Quiet hours need both a start and an end."),
+    "reminder.too_many": _l("You can have at most 10 reminder rules."),
+    "reminder.not_found": _l("No such reminder rule."),
     "token.name": _l("Give the key a name of 1 to 100 characters."),
     "token.scope_missing": _l("Choose at least one permission."),
     "token.scope_unknown": _l("Unknown permission."),
@@ -144,3 +150,46 @@ def error_text(code: str, fallback: str) -> str:
     """The visitor-language text for ``code``, or ``fallback`` if the code is unknown."""
     message = _MESSAGES.get(code)
     return str(message) if message is not None else fallback
+
+
+REMINDER_STATES = {
+    "planned": _l("Planned"),
+    "sending": _l("Being sent"),
+    "sent": _l("Sent"),
+    "delivered": _l("Delivered"),
+    "failed": _l("Failed"),
+    "withdrawn": _l("Withdrawn"),
+}
+REMINDER_REASONS = {
+    "no_phone": _l("there is no mobile number to send to"),
+    "quiet_hours": _l("it would have come after the visit began, because of the quiet hours"),
+    "visit_changed": _l("the visit was cancelled or moved, or its unit's reminders are off"),
+    "not_applicable": _l("the reminder rules or recipients changed"),
+}
+
+
+def rule_text(spec: str) -> str:
+    """A stored rule spec ("days_before 2 18:00") in words: "2 dagar före kl. 18.00"."""
+    kind, *parts = spec.split()
+    if kind == "hours_before":
+        return ngettext("%(num)d hour before", "%(num)d hours before", int(parts[0]))
+    days, clock = int(parts[0]), parts[1].replace(":", ".")
+    if kind == "transport":
+        return ngettext(
+            "Book the journey %(num)d day before at %(clock)s",
+            "Book the journey %(num)d days before at %(clock)s",
+            days,
+            clock=clock,
+        )
+    if days == 0:
+        return gettext("The same day at %(clock)s", clock=clock)
+    return ngettext(
+        "%(num)d day before at %(clock)s", "%(num)d days before at %(clock)s", days, clock=clock
+    )
+
+
+def reminder_state_text(state: str, reason: str) -> str:
+    """"Återkallad: det finns inget mobilnummer att skicka till"."""
+    text = str(REMINDER_STATES.get(state, state))
+    why = REMINDER_REASONS.get(reason)
+    return f"{text}: {why}" if why else (f"{text}: {reason}" if reason else text)

@@ -1,0 +1,145 @@
+"""Påminnelser: the person's reminder rules, recipients, quiet hours, and every reminder's
+state (planned, sent, delivered, failed, withdrawn)."""
+
+from __future__ import annotations
+
+from datetime import time
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+
+from calendar_app.db import now_utc
+from calendar_app.domain.errors import DomainError
+from calendar_app.services import reminders
+from calendar_app.services.access import AccessDenied
+from calendar_app.web import db
+from calendar_app.web.auth import current_actor, login_required
+from calendar_app.web.messages import error_text
+
+bp = Blueprint("reminders", __name__)
+
+
+def _back(person_id: int) -> ResponseReturnValue:
+    return redirect(url_for("reminders.page", person_id=person_id))
+
+
+def _fail(exc: DomainError, person_id: int) -> ResponseReturnValue:
+    db().rollback()
+    if isinstance(exc, AccessDenied):
+        abort(403)
+    flash(error_text(exc.code, exc.message), "error")
+    return _back(person_id)
+
+
+def clock_field(text: str | None) -> time | None:
+    """'18:00' or '18.00' as a time; empty is None; anything else is ``reminder.time``."""
+    text = (text or "").strip().replace(".", ":")
+    if not text:
+        return None
+    hour, _, minute = text.partition(":")
+    digits = hour.isdigit() and len(hour) <= 2 and (minute == "" or minute.isdigit())
+    if digits and len(minute) in (0, 2) and int(hour) < 24 and int(minute or 0) < 60:
+        return time(int(hour), int(minute or 0))
+    raise DomainError("reminder.time", "write the time as HH.MM, e.g. 18.00")
+
+
+def number_field(text: str | None) -> int | None:
+    """A whole number from a form field; empty is None; anything else is ``reminder.rule``."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or len(text) > 3:
+        raise DomainError("reminder.rule", "write a whole number")
+    return int(text)
+
+
+@bp.get("/people/<int:person_id>/reminders")
+@login_required
+def page(person_id: int) -> ResponseReturnValue:
+    """Rules, recipients, quiet hours, units, and the list of reminders with their state."""
+    try:
+        view = reminders.read_reminders(db(), current_actor(), person_id, now=now_utc())
+    except AccessDenied:
+        abort(403)
+    return render_template("person/reminders.html", view=view)
+
+
+@bp.post("/people/<int:person_id>/reminders/rules")
+@login_required
+def add_rule(person_id: int) -> ResponseReturnValue:
+    """Add "N dagar före kl. HH.MM", "samma dag kl. HH.MM", "N timmar före" or "boka resa"."""
+    form = request.form
+    kind = form.get("kind", "")
+    days: int | None
+    try:
+        if kind == "same_day":
+            kind, days = "days_before", 0
+        else:
+            days = number_field(form.get("days"))
+        reminders.add_rule(
+            db(),
+            current_actor(),
+            person_id,
+            kind=kind,
+            days=days,
+            at=clock_field(form.get("at")),
+            hours=number_field(form.get("hours")),
+            now=now_utc(),
+        )
+    except DomainError as exc:
+        return _fail(exc, person_id)
+    flash(_("Your choice is saved."), "info")
+    return _back(person_id)
+
+
+@bp.post("/people/<int:person_id>/reminders/rules/<int:rule_id>/delete")
+@login_required
+def remove_rule(person_id: int, rule_id: int) -> ResponseReturnValue:
+    """Remove a rule; its planned reminders are withdrawn."""
+    try:
+        reminders.remove_rule(db(), current_actor(), person_id, rule_id, now=now_utc())
+    except DomainError as exc:
+        return _fail(exc, person_id)
+    flash(_("Your choice is saved."), "info")
+    return _back(person_id)
+
+
+@bp.post("/people/<int:person_id>/reminders/settings")
+@login_required
+def settings(person_id: int) -> ResponseReturnValue:
+    """Reminders to the person themselves, and the quiet hours."""
+    form = request.form
+    try:
+        reminders.set_reminder_settings(
+            db(),
+            current_actor(),
+            person_id,
+            to_person=form.get("to_person") == "on",
+            quiet_start=clock_field(form.get("quiet_start")),
+            quiet_end=clock_field(form.get("quiet_end")),
+            now=now_utc(),
+        )
+    except DomainError as exc:
+        return _fail(exc, person_id)
+    flash(_("Your choice is saved."), "info")
+    return _back(person_id)
+
+
+@bp.post("/people/<int:person_id>/reminders/units/<int:provider_id>")
+@login_required
+def unit(person_id: int, provider_id: int) -> ResponseReturnValue:
+    """Reminders for one unit's visits on or off."""
+    try:
+        reminders.set_unit_reminders(
+            db(),
+            current_actor(),
+            person_id,
+            provider_id,
+            on=request.form.get("on") == "1",
+            now=now_utc(),
+        )
+    except DomainError as exc:
+        return _fail(exc, person_id)
+    flash(_("Your choice is saved."), "info")
+    return _back(person_id)
