@@ -26,7 +26,7 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	$(BIN)/calendar-app init-db
 	$(BIN)/calendar-app demo
-	$(BIN)/calendar-app run --host $(HOST) --port $(PORT)
+	CALENDAR_APP_SCHEDULER=embedded $(BIN)/calendar-app run --host $(HOST) --port $(PORT)
 
 ## Set up (PostgreSQL running, Chromium installed), lint, type-check and run every test.
 test: install-dev

@@ -13,6 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from calendar_app import config
 from calendar_app.db import make_engine, make_session_factory
+from calendar_app.sms import ConsoleSender, SmsSender
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -24,7 +25,20 @@ def _template_folder() -> str:
     return str(packaged if packaged.is_dir() else PACKAGE_DIR.parent / "templates")
 
 
-def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+def _start_scheduler_on_first_request(app: Flask) -> None:
+    # Only a process that serves requests runs the jobs: not the reloader's watcher, not
+    # `calendar-app init-db`; start_embedded itself refuses to run inside gunicorn.
+    from calendar_app.scheduler.jobs import start_embedded
+
+    @app.before_request
+    def _start() -> None:
+        if "scheduler" not in app.extensions:
+            start_embedded(app)
+
+
+def create_app(
+    test_config: dict[str, Any] | None = None, *, sms_sender: SmsSender | None = None
+) -> Flask:
     """Build the application: config -> database -> collaborators -> blueprints -> CLI."""
     app = Flask(
         __name__,
@@ -38,10 +52,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["engine"] = engine
     app.extensions["session_factory"] = make_session_factory(engine)
+    app.extensions["sms_sender"] = sms_sender or ConsoleSender()
 
     from calendar_app.web import init_app as init_web
 
     init_web(app)
+    if app.config["SCHEDULER"] == "embedded":
+        _start_scheduler_on_first_request(app)
     proxies = app.config["TRUSTED_PROXIES"]
     if proxies:
         # The client's address and scheme as the trusted proxies saw them; without this,

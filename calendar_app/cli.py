@@ -267,3 +267,11 @@ def user_set_staff_id(username: str, staff_id: str) -> None:
     with _session() as session:
         accounts.set_staff_id(session, username, staff_id)
     click.echo(f"{username} signs in with e-identification as {staff_id}")
+
+
+@main.command("scheduler")
+def scheduler_command() -> None:
+    """Run the reminder jobs in the foreground (several may run; rows are claimed)."""
+    from calendar_app.scheduler.jobs import run_foreground
+
+    run_foreground(current_app._get_current_object())  # type: ignore[attr-defined]

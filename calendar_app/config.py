@@ -50,6 +50,9 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # Login throttling and rate limits count per client address, so set this behind one.
         "TRUSTED_PROXIES": 0,
         "PASSWORD_LOGIN": True,
+        # "embedded": the reminder jobs run inside the web process (make run); "off": run
+        # `calendar-app scheduler` beside the web workers.
+        "SCHEDULER": "off",
         "LOGIN_MAX_FAILURES_PER_ACCOUNT": 5,
         "LOGIN_MAX_FAILURES_PER_ADDRESS": 30,
         "LOGIN_THROTTLE_MINUTES": 15,
@@ -132,6 +135,8 @@ def validate(config: dict[str, Any]) -> None:
         raise ConfigError("CALENDAR_APP_TRUSTED_PROXIES must be a whole number from 0 to 5")
     # The browser forgets the cookie when the server-side session would end anyway.
     config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=config["SESSION_LIFETIME_HOURS"])
+    if config["SCHEDULER"] not in ("off", "embedded"):
+        raise ConfigError("CALENDAR_APP_SCHEDULER must be 'off' or 'embedded'")
     _validate_public_url(config)
     _validate_oidc(config)
 

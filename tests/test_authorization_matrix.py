@@ -156,6 +156,9 @@ MATRIX: dict[str, Case] = {
         SETTINGS_WRITERS,
         form=lambda w: {"to_person": "on", "quiet_start": "21.00", "quiet_end": "08.00"},
     ),
+    # The person in the world has no mobile number: the answer says so (a redirect).
+    "reminders.send_test": Case("POST", path(P + "/reminders/test"), SETTINGS_WRITERS),
+    "reminders.short_link": Case("GET", path("/b/{w.booking_a}"), SIGNED_IN),
     "reminders.unit": Case(
         "POST",
         path(P + "/reminders/units/{w.unit_a}"),

@@ -84,3 +84,36 @@ def test_a_person_without_a_mobile_number_is_told_why_nothing_is_sent(client, se
     shown = text(client.get(f"/people/{world.person_id}/reminders"))
     assert "Det finns inget mobilnummer till dig här" in shown
     assert "Återkallad: det finns inget mobilnummer att skicka till" in shown
+
+
+def test_a_test_message_goes_through_the_configured_sender(client, session, world, caplog):
+    log_in(client, "person")
+    with caplog.at_level("INFO"):
+        done = client.post(f"/people/{world.person_id}/reminders/test", follow_redirects=True)
+    assert "Ett testmeddelande är på väg till ditt mobilnummer" in text(done)
+    assert "+46*******33" in caplog.text  # the console sender, with the number masked
+
+
+def test_the_short_link_in_a_reminder_leads_to_the_booking_page(client, session, world):
+    log_in(client, "person")
+    hop = client.get(f"/b/{world.booking_a}")
+    assert hop.status_code == 302
+    assert hop.location == f"/people/{world.person_id}/bookings/{world.booking_a}"
+    assert client.get("/b/999999").status_code == 404
+
+
+def test_every_reminder_state_and_reason_reads_in_swedish(app, session, world):
+    from calendar_app.web.messages import reminder_state_text
+
+    with app.test_request_context():
+        assert reminder_state_text("failed", "21610") == (
+            "Misslyckades: numret har stoppat sms från oss (STOPP)"
+        )
+        assert reminder_state_text("planned", "retry:429") == (
+            "Planerad: ett nytt försök efter ett tillfälligt fel"
+        )
+        assert reminder_state_text("sent", "with:12") == (
+            "Skickad: i samma sms som ett annat besök samma dag"
+        )
+        assert reminder_state_text("failed", "30003") == "Misslyckades: fel 30003"
+        assert reminder_state_text("delivered", "") == "Levererad"

@@ -454,3 +454,22 @@ def read_reminders(
     )
     session.commit()
     return view
+
+
+def test_recipient(session: Session, actor: Actor, person_id: int, *, now: datetime) -> str:
+    """The person's own number for a test message (the person or who manages settings)."""
+    authorize(session, actor, person_id, "settings.write", now=now)
+    person = session.get(Person, person_id)
+    session.commit()
+    if person is None or person.phone_e164 is None:
+        raise DomainError("reminder.no_phone", "there is no mobile number to send to")
+    return person.phone_e164
+
+
+def booking_person(session: Session, booking_id: int) -> int:
+    """The person a booking belongs to (the booking page itself checks who may see it)."""
+    person_id = session.scalars(select(Booking.person_id).where(Booking.id == booking_id)).first()
+    session.commit()
+    if person_id is None:
+        raise DomainError("booking.not_found", "no such booking")
+    return int(person_id)

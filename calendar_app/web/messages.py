@@ -13,6 +13,7 @@ _MESSAGES = {
     "reminder.quiet": _l("Quiet hours need both a start and an end."),
     "reminder.too_many": _l("You can have at most 10 reminder rules."),
     "reminder.not_found": _l("No such reminder rule."),
+    "reminder.no_phone": _l("There is no mobile number to send to."),
     "token.name": _l("Give the key a name of 1 to 100 characters."),
     "token.scope_missing": _l("Choose at least one permission."),
     "token.scope_unknown": _l("Unknown permission."),
@@ -165,6 +166,10 @@ REMINDER_REASONS = {
     "quiet_hours": _l("it would have come after the visit began, because of the quiet hours"),
     "visit_changed": _l("the visit was cancelled or moved, or its unit's reminders are off"),
     "not_applicable": _l("the reminder rules or recipients changed"),
+    "too_late": _l("the visit had already begun when it was to be sent"),
+    "21211": _l("the mobile number is not valid"),
+    "21610": _l("the number has stopped text messages from us (STOPP)"),
+    "21614": _l("the number cannot receive text messages"),
 }
 
 
@@ -191,5 +196,17 @@ def rule_text(spec: str) -> str:
 def reminder_state_text(state: str, reason: str) -> str:
     """"Återkallad: det finns inget mobilnummer att skicka till"."""
     text = str(REMINDER_STATES.get(state, state))
+    if reason.startswith("retry:"):
+        return f"{text}: " + gettext("a new try after a temporary error")
+    if reason.startswith("with:"):
+        return f"{text}: " + gettext("in the same message as another visit that day")
     why = REMINDER_REASONS.get(reason)
-    return f"{text}: {why}" if why else (f"{text}: {reason}" if reason else text)
+    if why:
+        return f"{text}: {why}"
+    return f"{text}: " + gettext("error %(code)s", code=reason) if reason else text
+
+
+def reason_text(code: str) -> str:
+    """Why a message failed, in words, or the gateway's code."""
+    why = REMINDER_REASONS.get(code)
+    return str(why) if why else gettext("error %(code)s", code=code)

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from datetime import time
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
@@ -13,9 +22,12 @@ from calendar_app.db import now_utc
 from calendar_app.domain.errors import DomainError
 from calendar_app.services import reminders
 from calendar_app.services.access import AccessDenied
+from calendar_app.sms import SmsError
 from calendar_app.web import db
 from calendar_app.web.auth import current_actor, login_required
-from calendar_app.web.messages import error_text
+from calendar_app.web.messages import error_text, reason_text
+
+TEST_TEXT = "Test från Personkalendern: så här ser dina påminnelser ut när de kommer."
 
 bp = Blueprint("reminders", __name__)
 
@@ -143,3 +155,30 @@ def unit(person_id: int, provider_id: int) -> ResponseReturnValue:
         return _fail(exc, person_id)
     flash(_("Your choice is saved."), "info")
     return _back(person_id)
+
+
+@bp.post("/people/<int:person_id>/reminders/test")
+@login_required
+def send_test(person_id: int) -> ResponseReturnValue:
+    """Send a test message to the person's own number through the configured sender."""
+    try:
+        to = reminders.test_recipient(db(), current_actor(), person_id, now=now_utc())
+        current_app.extensions["sms_sender"].send(to, TEST_TEXT)
+    except DomainError as exc:
+        return _fail(exc, person_id)
+    except SmsError as exc:
+        flash(_("The test message was not sent: %(reason)s", reason=reason_text(exc.code)), "error")
+        return _back(person_id)
+    flash(_("A test message is on its way to your mobile number."), "info")
+    return _back(person_id)
+
+
+@bp.get("/b/<int:booking_id>")
+@login_required
+def short_link(booking_id: int) -> ResponseReturnValue:
+    """The short link in a reminder: on to the booking's page (which checks access)."""
+    try:
+        person_id = reminders.booking_person(db(), booking_id)
+    except DomainError:
+        abort(404)
+    return redirect(url_for("person.booking", person_id=person_id, booking_id=booking_id))
