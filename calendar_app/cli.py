@@ -272,6 +272,9 @@ def user_set_staff_id(username: str, staff_id: str) -> None:
 @main.command("scheduler")
 def scheduler_command() -> None:
     """Run the reminder jobs in the foreground (several may run; rows are claimed)."""
+    import logging
+
     from calendar_app.scheduler.jobs import run_foreground
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     run_foreground(current_app._get_current_object())  # type: ignore[attr-defined]

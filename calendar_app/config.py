@@ -53,6 +53,9 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # "embedded": the reminder jobs run inside the web process (make run); "off": run
         # `calendar-app scheduler` beside the web workers.
         "SCHEDULER": "off",
+        "SCHEDULER_DISPATCH_SECONDS": 15,
+        # A claimed reminder whose scheduler died is taken again after this long.
+        "REMINDER_LEASE_SECONDS": 300,
         "LOGIN_MAX_FAILURES_PER_ACCOUNT": 5,
         "LOGIN_MAX_FAILURES_PER_ADDRESS": 30,
         "LOGIN_THROTTLE_MINUTES": 15,
@@ -127,6 +130,8 @@ def validate(config: dict[str, Any]) -> None:
         "LOGIN_MAX_FAILURES_PER_ADDRESS",
         "LOGIN_THROTTLE_MINUTES",
         "OIDC_TIMEOUT_SECONDS",
+        "SCHEDULER_DISPATCH_SECONDS",
+        "REMINDER_LEASE_SECONDS",
     ):
         if not isinstance(config[key], int) or isinstance(config[key], bool) or config[key] <= 0:
             raise ConfigError(f"CALENDAR_APP_{key} must be a positive whole number")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
@@ -21,7 +21,6 @@ from calendar_app.sms import SmsSender
 
 log = logging.getLogger(__name__)
 
-DISPATCH_SECONDS = 30
 REPLAN_MINUTES = 60
 
 
@@ -33,6 +32,7 @@ def send_due_reminders(app: Flask, clock: Callable[[], datetime] = now_utc) -> i
         sender=sender,
         settings=DispatchSettings(public_base_url=app.config["PUBLIC_BASE_URL"]),
         clock=clock,
+        lease=timedelta(seconds=app.config["REMINDER_LEASE_SECONDS"]),
     )
 
 
@@ -58,7 +58,7 @@ def build(app: Flask, scheduler: BaseScheduler, clock: Callable[[], datetime]) -
     scheduler.add_job(
         send_due_reminders,
         "interval",
-        seconds=DISPATCH_SECONDS,
+        seconds=app.config["SCHEDULER_DISPATCH_SECONDS"],
         args=(app, clock),
         id="send_due_reminders",
         next_run_time=clock(),

@@ -217,12 +217,13 @@ def dispatch_due(
     settings: DispatchSettings,
     clock: Callable[[], datetime],
     batch: int = 50,
+    lease: timedelta = LEASE,
 ) -> int:
     """Claim and send until nothing is due; return how many were handled."""
     handled = 0
     while True:
         with factory() as session:
-            ids = claim_due(session, now=clock(), limit=batch)
+            ids = claim_due(session, now=clock(), limit=batch, lease=lease)
             groups: dict[tuple[object, ...], list[int]] = {}
             for row in session.scalars(select(Reminder).where(Reminder.id.in_(ids))):
                 person = session.get(Person, row.person_id)

@@ -1,0 +1,150 @@
+"""The scheduler: real `calendar-app scheduler` processes share the outbox; each reminder
+is sent once, and one a dead scheduler had claimed is sent after its lease."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from calendar_app.db import now_utc
+from calendar_app.models import Person, Reminder, ReminderState
+from calendar_app.services.dispatch import claim_due
+from tests.helpers import do_import, event, vcalendar
+
+PEOPLE = 25
+
+
+def _people_with_a_visit_soon(session) -> None:
+    """25 people, each with a visit in two hours: its reminder is due at once."""
+    now = now_utc()
+    start = now + timedelta(hours=2)
+    for number in range(PEOPLE):
+        person = Person(
+            personnummer=f"1990010{number:05d}",
+            name=f"Person {number}",
+            phone_e164=f"+4670111{number:04d}",
+            timezone="Europe/Stockholm",
+            created_at=now,
+        )
+        session.add(person)
+        session.commit()
+        at = start + timedelta(minutes=number)
+        do_import(
+            session,
+            person,
+            vcalendar(
+                event(
+                    f"v{number}",
+                    f":{at:%Y%m%dT%H%M%SZ}",
+                    f":{at + timedelta(minutes=30):%Y%m%dT%H%M%SZ}",
+                )
+            ),
+            now,
+        )
+
+
+def _scheduler(url: str, log: Path, **settings: str) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "CALENDAR_APP_DATABASE_URL": url,
+        "CALENDAR_APP_SCHEDULER_DISPATCH_SECONDS": "1",
+        **{f"CALENDAR_APP_{k}": v for k, v in settings.items()},
+    }
+    command = [str(Path(sys.executable).parent / "calendar-app"), "scheduler"]
+    with log.open("w") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _wait_until_sent(session, expected: int, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        session.expire_all()
+        sent = session.scalar(
+            select(func.count()).select_from(Reminder).where(Reminder.state == ReminderState.SENT)
+        )
+        session.commit()
+        if sent == expected:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"only {sent} of {expected} reminders were sent")
+
+
+def _stop(*processes: subprocess.Popen) -> None:
+    for process in processes:
+        process.send_signal(signal.SIGINT)
+    for process in processes:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture
+def url(app, database_url, tmp_path) -> str:
+    # The app fixture's own database: the processes and the test share it.
+    return str(app.config["DATABASE_URL"].render_as_string(hide_password=False))
+
+
+def test_two_scheduler_processes_send_every_reminder_exactly_once(app, session, url, tmp_path):
+    _people_with_a_visit_soon(session)
+    due = session.scalar(select(func.count()).select_from(Reminder))
+    session.commit()
+    assert due == PEOPLE
+
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    processes = [_scheduler(url, log) for log in logs]
+    try:
+        _wait_until_sent(session, PEOPLE)
+    finally:
+        _stop(*processes)
+
+    assert all("scheduler started" in log.read_text() for log in logs)  # both really ran
+    lines = [line for log in logs for line in log.read_text().splitlines() if "SMS to" in line]
+    sids = session.scalars(select(Reminder.message_sid)).all()
+    session.commit()
+    assert len(lines) == PEOPLE  # each message left once, from one of the two processes
+    assert len(set(sids)) == PEOPLE and None not in sids
+    assert not any("+4670111" in line for line in lines)  # numbers are masked in the log
+
+
+def test_a_reminder_claimed_by_a_scheduler_that_died_is_sent_after_the_lease(
+    app, session, url, tmp_path
+):
+    _people_with_a_visit_soon(session)
+    with app.extensions["session_factory"]() as dead:
+        # A scheduler claims with a 3-second lease, and dies before sending anything.
+        claimed = claim_due(dead, now=now_utc(), lease=timedelta(seconds=3))
+    assert len(claimed) == PEOPLE
+
+    log = tmp_path / "restarted.log"
+    process = _scheduler(url, log, REMINDER_LEASE_SECONDS="3")
+    try:
+        _wait_until_sent(session, PEOPLE)
+    finally:
+        _stop(process)
+    assert len([line for line in log.read_text().splitlines() if "SMS to" in line]) == PEOPLE
+
+
+@pytest.mark.parametrize("app_config", [{"SCHEDULER": "embedded"}])
+def test_the_embedded_scheduler_starts_once_with_the_first_request(app, client):
+    assert "scheduler" not in app.extensions  # not at import, not at create_app
+    client.get("/healthz")
+    scheduler = app.extensions["scheduler"]
+    try:
+        client.get("/healthz")
+        assert app.extensions["scheduler"] is scheduler
+        assert {job.id for job in scheduler.get_jobs()} == {
+            "send_due_reminders",
+            "extend_reminder_horizon",
+        }
+        assert all(job.max_instances == 1 and job.coalesce for job in scheduler.get_jobs())
+    finally:
+        scheduler.shutdown(wait=True)
