@@ -25,6 +25,24 @@ def _template_folder() -> str:
     return str(packaged if packaged.is_dir() else PACKAGE_DIR.parent / "templates")
 
 
+def _sender(app: Flask) -> SmsSender:
+    config = app.config
+    if not config["TWILIO_ACCOUNT_SID"]:
+        return ConsoleSender()
+    from calendar_app.twilio_sender import TwilioSender, TwilioSettings
+
+    return TwilioSender(
+        TwilioSettings(
+            account_sid=config["TWILIO_ACCOUNT_SID"],
+            auth_token=config["TWILIO_AUTH_TOKEN"],
+            from_number=config["TWILIO_FROM"],
+            messaging_service_sid=config["TWILIO_MESSAGING_SERVICE_SID"],
+            api_base_url=config["TWILIO_API_BASE_URL"],
+            status_callback=f"{config['PUBLIC_BASE_URL']}/webhooks/twilio/status",
+        )
+    )
+
+
 def _start_scheduler_on_first_request(app: Flask) -> None:
     # Only a process that serves requests runs the jobs: not the reloader's watcher, not
     # `calendar-app init-db`; start_embedded itself refuses to run inside gunicorn.
@@ -52,7 +70,7 @@ def create_app(
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["engine"] = engine
     app.extensions["session_factory"] = make_session_factory(engine)
-    app.extensions["sms_sender"] = sms_sender or ConsoleSender()
+    app.extensions["sms_sender"] = sms_sender or _sender(app)
 
     from calendar_app.web import init_app as init_web
 

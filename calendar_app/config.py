@@ -52,6 +52,13 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "PASSWORD_LOGIN": True,
         # "embedded": the reminder jobs run inside the web process (make run); "off": run
         # `calendar-app scheduler` beside the web workers.
+        # Twilio: without an account SID, messages go to the console sender (log only).
+        "TWILIO_ACCOUNT_SID": "",
+        "TWILIO_AUTH_TOKEN": "",
+        "TWILIO_FROM": "",
+        "TWILIO_MESSAGING_SERVICE_SID": "",
+        "TWILIO_API_BASE_URL": "",
+        "RATELIMIT_WEBHOOKS": "600 per minute",
         "SCHEDULER": "off",
         "SCHEDULER_DISPATCH_SECONDS": 15,
         # A claimed reminder whose scheduler died is taken again after this long.
@@ -144,6 +151,24 @@ def validate(config: dict[str, Any]) -> None:
         raise ConfigError("CALENDAR_APP_SCHEDULER must be 'off' or 'embedded'")
     _validate_public_url(config)
     _validate_oidc(config)
+    _validate_twilio(config)
+
+
+def _validate_twilio(config: dict[str, Any]) -> None:
+    if not config["TWILIO_ACCOUNT_SID"]:
+        return
+    if not config["TWILIO_AUTH_TOKEN"]:
+        raise ConfigError("CALENDAR_APP_TWILIO_AUTH_TOKEN is required with the account SID")
+    if not config["TWILIO_FROM"] and not config["TWILIO_MESSAGING_SERVICE_SID"]:
+        raise ConfigError(
+            "set CALENDAR_APP_TWILIO_FROM (a number or sender name) or "
+            "CALENDAR_APP_TWILIO_MESSAGING_SERVICE_SID"
+        )
+    if not config["PUBLIC_BASE_URL"]:
+        raise ConfigError(
+            "CALENDAR_APP_PUBLIC_BASE_URL is required with Twilio: delivery reports are "
+            "signed over the public address"
+        )
 
 
 def _validate_public_url(config: dict[str, Any]) -> None:

@@ -41,3 +41,10 @@ if [ ! -x /usr/bin/chromium ]; then
   echo "ensure-test-env: installing Chromium" >&2
   apt_install chromium
 fi
+
+# Prism serves Twilio's own OpenAPI description as a local Twilio API (../shared/twilio).
+if [ ! -x .tools/prism/node_modules/.bin/prism ]; then
+  command -v npm >/dev/null || apt_install nodejs npm
+  echo "ensure-test-env: installing Prism (the local Twilio API)" >&2
+  npm install --silent --prefix .tools/prism @stoplight/prism-cli@5 >/dev/null
+fi

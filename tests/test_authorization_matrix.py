@@ -68,6 +68,8 @@ MATRIX: dict[str, Case] = {
         "POST", path("/logout/everywhere"), EVERYONE, ends_at_login=True
     ),
     "auth.account": Case("GET", path("/account"), SIGNED_IN),
+    # Delivery reports exist only with Twilio configured (and are signed, not signed in).
+    "webhooks.twilio_status": Case("POST", path("/webhooks/twilio/status"), NOWHERE),
     # Every person, of their own data: the id comes from the account, never the URL.
     "rights.export_json": Case("GET", path("/account/export.json"), PEOPLE),
     "rights.export_ics": Case("GET", path("/account/export.ics"), PEOPLE),

@@ -235,3 +235,27 @@ def dispatch_due(
         handled += len(ids)
         if len(ids) < batch:
             return handled
+
+
+def record_delivery(
+    session: Session, *, sid: str, status: str, error_code: str, now: datetime
+) -> int:
+    """Apply a delivery report to the reminder sent as ``sid`` and those that shared its
+    message; return how many rows changed. Unknown SIDs and in-between states change
+    nothing; a report never moves a row backwards."""
+    first = session.scalars(select(Reminder).where(Reminder.message_sid == sid)).first()
+    if first is None or status not in ("delivered", "undelivered", "failed"):
+        session.commit()
+        return 0
+    rows = [first, *session.scalars(select(Reminder).where(Reminder.reason == f"with:{first.id}"))]
+    changed = 0
+    for row in rows:
+        if row.state != ReminderState.SENT:
+            continue  # already delivered or failed: a late or repeated report changes nothing
+        if status == "delivered":
+            row.state, row.changed_utc = ReminderState.DELIVERED, now
+        else:
+            _finish(row, ReminderState.FAILED, error_code or status, now)
+        changed += 1
+    session.commit()
+    return changed

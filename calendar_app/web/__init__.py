@@ -104,6 +104,7 @@ def init_app(app: Flask) -> None:
         reminders,
         rights,
         settings,
+        webhooks,
     )
 
     auth.init_oidc(app)
@@ -116,6 +117,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(rights.bp)
     app.register_blueprint(reminders.bp)
     app.register_blueprint(admin.bp)
+    csrf.exempt(webhooks.bp)  # signed by Twilio instead; see webhooks._verified
+    app.register_blueprint(webhooks.bp)
     csrf.exempt(api.bp)  # JSON only; see api._json_body
     app.register_blueprint(api.bp)
     _rate_limits(app)
@@ -167,3 +170,6 @@ def _rate_limits(app: Flask) -> None:
     from calendar_app.web import api
 
     limiter.limit(lambda: app.config["RATELIMIT_API"], key_func=_rate_key)(api.bp)
+    from calendar_app.web import webhooks
+
+    limiter.limit(lambda: app.config["RATELIMIT_WEBHOOKS"])(webhooks.bp)

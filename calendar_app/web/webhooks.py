@@ -1,0 +1,38 @@
+"""Twilio's delivery reports: signature-verified, then the reminder's state follows."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, request
+from flask.typing import ResponseReturnValue
+
+from calendar_app.db import now_utc
+from calendar_app.services.dispatch import record_delivery
+from calendar_app.twilio_sender import valid_signature
+from calendar_app.web import db
+
+bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+
+
+def _verified() -> None:
+    """Refuse (403) anything not signed with our auth token over our public URL."""
+    token = current_app.config["TWILIO_AUTH_TOKEN"]
+    if not token:
+        abort(404)
+    url = current_app.config["PUBLIC_BASE_URL"] + request.full_path.rstrip("?")
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not valid_signature(token, url, request.form.to_dict(), signature):
+        abort(403)
+
+
+@bp.post("/twilio/status")
+def twilio_status() -> ResponseReturnValue:
+    """MessageStatus delivered / undelivered / failed for a message we sent."""
+    _verified()
+    record_delivery(
+        db(),
+        sid=request.form.get("MessageSid", ""),
+        status=request.form.get("MessageStatus", ""),
+        error_code=request.form.get("ErrorCode", ""),
+        now=now_utc(),
+    )
+    return "", 204
