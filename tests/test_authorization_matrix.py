@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from calendar_app import create_app
-from calendar_app.models import AuditEvent
+from calendar_app.domain.reminders import RuleKind
+from calendar_app.models import AuditEvent, ReminderRule
 from tests.world import ROLES, World, build_world, log_in
 
 OK, AUDIT, DENY, LOGIN, ABSENT = "ok", "audit", "deny", "login", "absent"
@@ -26,6 +28,8 @@ class Case:
     form: Callable[[World], dict[str, Any]] | None = None
     json: Callable[[World], dict[str, Any]] | None = None
     ends_at_login: bool = False  # success itself leads to the login page (logging out)
+    # Makes what the request needs beyond the world; returns names for the path template.
+    prepare: Callable[[Any, World], dict[str, Any]] | None = None
 
     def outcome(self, role: str) -> str:
         if role in self.outcomes:
@@ -53,8 +57,20 @@ FREE_SLOT = {"date": "2026-12-02", "start": "13:00", "minutes": 30}
 P = "/people/{w.person_id}"
 
 
-def path(template: str) -> Callable[[World], str]:
-    return lambda w: template.format(w=w)
+def path(template: str) -> Callable[..., str]:
+    return lambda w, **extra: template.format(w=w, **extra)
+
+
+def a_reminder_rule(session, world: World) -> dict[str, Any]:
+    rule = ReminderRule(
+        person_id=world.person_id,
+        kind=RuleKind.HOURS_BEFORE,
+        hours=3,
+        created_utc=datetime(2026, 11, 23, tzinfo=UTC),
+    )
+    session.add(rule)
+    session.commit()
+    return {"rule_id": rule.id}
 
 
 MATRIX: dict[str, Case] = {
@@ -161,6 +177,34 @@ MATRIX: dict[str, Case] = {
     # The person in the world has no mobile number: the answer says so (a redirect).
     "reminders.send_test": Case("POST", path(P + "/reminders/test"), SETTINGS_WRITERS),
     "reminders.short_link": Case("GET", path("/b/{w.booking_a}"), SIGNED_IN),
+    "api.get_reminders": Case(
+        "GET", path("/api/v1" + P + "/reminders"), {"person": OK, "helper_settings": AUDIT}
+    ),
+    # Writes answer with the re-planned view: a helper reading it back is audited.
+    "api.add_reminder_rule": Case(
+        "POST",
+        path("/api/v1" + P + "/reminders/rules"),
+        {"person": OK, "helper_settings": AUDIT},
+        json=lambda w: {"kind": "days_before", "days": 2, "at": "18:00"},
+    ),
+    "api.remove_reminder_rule": Case(
+        "DELETE",
+        path("/api/v1" + P + "/reminders/rules/{rule_id}"),
+        {"person": OK, "helper_settings": AUDIT},
+        prepare=a_reminder_rule,
+    ),
+    "api.put_reminder_settings": Case(
+        "PUT",
+        path("/api/v1" + P + "/reminders/settings"),
+        {"person": OK, "helper_settings": AUDIT},
+        json=lambda w: {"to_person": True, "quiet_start": "21:00", "quiet_end": "08:00"},
+    ),
+    "api.put_unit_reminders": Case(
+        "PUT",
+        path("/api/v1" + P + "/reminders/units/{w.unit_a}"),
+        {"person": OK, "helper_settings": AUDIT},
+        json=lambda w: {"reminders": False},
+    ),
     "reminders.unit": Case(
         "POST",
         path(P + "/reminders/units/{w.unit_a}"),
@@ -242,6 +286,7 @@ def _audit_count(session, person_id: int) -> int:
 def test_authorization_matrix(endpoint, role, client, session, now):
     case = MATRIX[endpoint]
     world = build_world(session, now)
+    extra = case.prepare(session, world) if case.prepare else {}
     log_in(client, role)
     before = _audit_count(session, world.person_id)
     session.commit()
@@ -250,7 +295,7 @@ def test_authorization_matrix(endpoint, role, client, session, now):
         kwargs["data"] = case.form(world)
     if case.json:
         kwargs["json"] = case.json(world)
-    response = client.open(case.path(world), method=case.method, **kwargs)
+    response = client.open(case.path(world, **extra), method=case.method, **kwargs)
     expected = case.outcome(role)
     status = response.status_code
     if expected == ABSENT:

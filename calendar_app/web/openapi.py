@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from calendar_app.web import openapi_reminders
+
 ERROR = {
     "type": "object",
     "required": ["error"],
@@ -127,6 +129,12 @@ def _errors(*codes: int) -> dict[str, Any]:
 
 def document() -> dict[str, Any]:
     """Return the OpenAPI document."""
+    spec = _document()
+    spec["paths"].update(openapi_reminders.paths(_errors))
+    return spec
+
+
+def _document() -> dict[str, Any]:
     date_param = {"type": "string", "format": "date"}
     return {
         "openapi": "3.1.0",
