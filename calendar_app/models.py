@@ -460,3 +460,35 @@ class Reminder(Base):
     segments: Mapped[int] = mapped_column(Integer, default=0)
     created_utc: Mapped[datetime] = mapped_column(UTCDateTime)
     changed_utc: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SmsOptOut(Base):
+    """A number that replied STOPP: no reminders go to it until it replies START."""
+
+    __tablename__ = "sms_opt_out"
+
+    phone_e164: Mapped[str] = mapped_column(String(20), primary_key=True)
+    at_utc: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class InboundKind(enum.StrEnum):
+    STOP = "stop"
+    START = "start"
+    CANCEL_REQUEST = "cancel_request"  # "AVBOKA": shown to the unit, cancels nothing itself
+    MESSAGE = "message"
+
+
+class InboundSms(Base):
+    """A reply to a reminder, kept for the caregivers of the visit or of the person."""
+
+    __tablename__ = "inbound_sms"
+    __table_args__ = (Index("ix_inbound_provider", "provider_id", "received_utc"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received_utc: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[InboundKind] = mapped_column(_enum(InboundKind))
+    from_masked: Mapped[str] = mapped_column(String(20))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("booking.id"))
+    provider_id: Mapped[int | None] = mapped_column(ForeignKey("provider.id"))
+    body: Mapped[str] = mapped_column(Text, default="")

@@ -12,6 +12,9 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
+from twilio.twiml.messaging_response import MessagingResponse
+
+__all__ = ["MessagingResponse", "TwilioSender", "TwilioSettings", "valid_signature"]
 
 from calendar_app.sms import Sent, SmsError
 

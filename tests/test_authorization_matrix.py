@@ -86,6 +86,10 @@ MATRIX: dict[str, Case] = {
     "auth.account": Case("GET", path("/account"), SIGNED_IN),
     # Delivery reports exist only with Twilio configured (and are signed, not signed in).
     "webhooks.twilio_status": Case("POST", path("/webhooks/twilio/status"), NOWHERE),
+    "webhooks.twilio_inbound": Case("POST", path("/webhooks/twilio/inbound"), NOWHERE),
+    "booking.unit_messages": Case(
+        "GET", path("/unit/messages"), {"caregiver": OK, "caregiver_unrelated": OK}
+    ),
     # Every person, of their own data: the id comes from the account, never the URL.
     "rights.export_json": Case("GET", path("/account/export.json"), PEOPLE),
     "rights.export_ics": Case("GET", path("/account/export.ics"), PEOPLE),

@@ -16,28 +16,13 @@ from calendar_app.services.dispatch import (
     claim_due,
     dispatch_due,
 )
-from calendar_app.sms import ConsoleSender, Sent, SmsError
+from calendar_app.sms import ConsoleSender, SmsError
+from tests.dispatch_fakes import FakeSender
 from tests.world import build_world
 
 PHONE = "+46701112233"
 DUE = datetime(2026, 12, 1, 17, 0, tzinfo=UTC)  # the day before booking A, 18.00 local
 SETTINGS = DispatchSettings(public_base_url="https://kal.example.se")
-
-
-class FakeSender:
-    """Records what it is given; answers an error for the numbers told to."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str, int | None]] = []
-        self.errors: dict[str, SmsError] = {}
-        self.lock = threading.Lock()
-
-    def send(self, to: str, body: str, *, validity_seconds: int | None = None) -> Sent:
-        if to in self.errors:
-            raise self.errors[to]
-        with self.lock:
-            self.sent.append((to, body, validity_seconds))
-            return Sent(f"SM{len(self.sent):032d}")
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from calendar_app.models import (
     Provider,
     Reminder,
     ReminderState,
+    SmsOptOut,
     UnitConsent,
     VisitMode,
 )
@@ -169,6 +170,9 @@ def dispatch_group(
             to = _recipient_phone(session, row, person, now)
         except DomainError as exc:
             _finish(row, ReminderState.WITHDRAWN, exc.code, now)
+            continue
+        if session.get(SmsOptOut, to) is not None:
+            _finish(row, ReminderState.WITHDRAWN, "opted_out", now)  # replied STOPP
             continue
         lines.append((row, _visit_line(session, row, person, booking), booking.id))
     if lines:

@@ -27,6 +27,7 @@ from calendar_app.models import (
     CareRelationship,
     HelperGrant,
     ImportRun,
+    InboundSms,
     LoginFailure,
     PersonPreferences,
     PersonTimeWindow,
@@ -49,6 +50,7 @@ class DeletionReport:
     """How many rows of each kind the deletion removed (or, for accounts, emptied)."""
 
     reminders: int
+    inbound_messages: int
     bookings: int
     reminder_rules: int
     reminder_settings: int
@@ -66,6 +68,7 @@ class DeletionReport:
 # The person's own rows, removed outright, each before what it refers to.
 _PERSON_ROWS: tuple[tuple[str, Any], ...] = (
     ("reminders", Reminder),
+    ("inbound_messages", InboundSms),
     ("bookings", Booking),
     ("reminder_rules", ReminderRule),
     ("reminder_settings", ReminderSettings),

@@ -23,6 +23,7 @@ from calendar_app.models import (
     CareRelationship,
     HelperGrant,
     ImportRun,
+    InboundSms,
     Person,
     PersonPreferences,
     PersonTimeWindow,
@@ -87,6 +88,7 @@ BOOKING_FIELDS = (
     "clash_override_reason",
 )
 CONSENT_FIELDS = ("others_level", "sensitive", "reminders", "changed_utc")
+INBOUND_FIELDS = ("received_utc", "kind", "booking_id", "body")
 REMINDER_RULE_FIELDS = ("kind", "days", "at_time", "hours", "created_utc")
 REMINDER_SETTINGS_FIELDS = ("to_person", "quiet_start", "quiet_end", "changed_utc")
 REMINDER_FIELDS = (
@@ -232,6 +234,9 @@ def export_person_data(session: Session, person_id: int, *, now: datetime) -> di
     outbox = session.scalars(
         select(Reminder).where(Reminder.person_id == person_id).order_by(Reminder.id)
     )
+    inbound = session.scalars(
+        select(InboundSms).where(InboundSms.person_id == person_id).order_by(InboundSms.id)
+    )
     audit = session.scalars(
         select(AuditEvent)
         .where(AuditEvent.person_id == person_id)
@@ -269,6 +274,7 @@ def export_person_data(session: Session, person_id: int, *, now: datetime) -> di
             _fields(reminder_settings, REMINDER_SETTINGS_FIELDS) if reminder_settings else None
         ),
         "reminders": [_fields(r, REMINDER_FIELDS) for r in outbox],
+        "sms_replies": [_fields(m, INBOUND_FIELDS) for m in inbound],
         "import_runs": [
             {
                 "unit": units[sources[r.source_id].provider_id],

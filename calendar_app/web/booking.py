@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from calendar_app.db import now_utc
 from calendar_app.domain.errors import DomainError
 from calendar_app.models import Person, Role
+from calendar_app.services import replies
 from calendar_app.services.access import AccessDenied
 from calendar_app.services.booking import VisitDraft, book_visit, check_visit, suggest_times
 from calendar_app.web import db
@@ -99,3 +100,13 @@ def book(person_id: int) -> ResponseReturnValue:
             "caregiver/book.html", person_id=person_id, form=form, result=None
         ), 400
     return render_template("caregiver/book.html", person_id=person_id, form=form, result=result)
+
+
+@bp.get("/unit/messages")
+@login_required
+def unit_messages() -> ResponseReturnValue:
+    """Replies to reminders for the caregiver's unit: cancellation requests and messages."""
+    if g.user.role != Role.CAREGIVER:
+        abort(403)
+    rows = replies.unit_messages(db(), current_actor(), now=now_utc())
+    return render_template("caregiver/messages.html", rows=rows)

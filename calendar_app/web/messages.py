@@ -167,6 +167,7 @@ REMINDER_REASONS = {
     "visit_changed": _l("the visit was cancelled or moved, or its unit's reminders are off"),
     "not_applicable": _l("the reminder rules or recipients changed"),
     "too_late": _l("the visit had already begun when it was to be sent"),
+    "opted_out": _l("the number has replied STOPP; it gets reminders again after START"),
     "21211": _l("the mobile number is not valid"),
     "21610": _l("the number has stopped text messages from us (STOPP)"),
     "21614": _l("the number cannot receive text messages"),

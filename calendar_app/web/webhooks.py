@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, request
+from flask import Blueprint, Response, abort, current_app, request
 from flask.typing import ResponseReturnValue
 
 from calendar_app.db import now_utc
+from calendar_app.domain.errors import DomainError
+from calendar_app.services import replies
 from calendar_app.services.dispatch import record_delivery
-from calendar_app.twilio_sender import valid_signature
+from calendar_app.twilio_sender import MessagingResponse, valid_signature
 from calendar_app.web import db
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
@@ -36,3 +38,23 @@ def twilio_status() -> ResponseReturnValue:
         now=now_utc(),
     )
     return "", 204
+
+
+@bp.post("/twilio/inbound")
+def twilio_inbound() -> ResponseReturnValue:
+    """A reply to a reminder: STOPP, START, AVBOKA or a message for the caregivers."""
+    _verified()
+    try:
+        reply = replies.receive(
+            db(),
+            from_phone=request.form.get("From", ""),
+            body=request.form.get("Body", ""),
+            now=now_utc(),
+        )
+    except DomainError:
+        db().rollback()
+        return Response(str(MessagingResponse()), mimetype="text/xml")  # not a phone number
+    answer = MessagingResponse()
+    if reply.answer:
+        answer.message(reply.answer)
+    return Response(str(answer), mimetype="text/xml")
