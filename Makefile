@@ -44,6 +44,8 @@ lint: install-dev
 bench: install-dev
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.booking_bench
+	TEST_DATABASE_URL="$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}" \
+		$(BIN)/python -m bench.reminder_bench
 
 ## Re-extract messages and recompile the Swedish catalogue after changing UI texts.
 translations: install-dev
