@@ -61,6 +61,9 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "RATELIMIT_WEBHOOKS": "600 per minute",
         "SCHEDULER": "off",
         "SCHEDULER_DISPATCH_SECONDS": 15,
+        # How often every person's reminders are re-planned as the horizon moves; 0: never
+        # (for a dispatch-only benchmark; changes to bookings re-plan at once anyway).
+        "SCHEDULER_REPLAN_MINUTES": 60,
         # A claimed reminder whose scheduler died is taken again after this long.
         "REMINDER_LEASE_SECONDS": 300,
         "LOGIN_MAX_FAILURES_PER_ACCOUNT": 5,

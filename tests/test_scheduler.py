@@ -93,20 +93,27 @@ def url(app, database_url, tmp_path) -> str:
     return str(app.config["DATABASE_URL"].render_as_string(hide_password=False))
 
 
-def test_two_scheduler_processes_send_every_reminder_exactly_once(app, session, url, tmp_path):
-    _people_with_a_visit_soon(session)
-    due = session.scalar(select(func.count()).select_from(Reminder))
-    session.commit()
-    assert due == PEOPLE
+def _wait_for_start(*logs: Path, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not all(log.exists() and "scheduler started" in log.read_text() for log in logs):
+        if time.monotonic() > deadline:
+            raise AssertionError("a scheduler process did not start")
+        time.sleep(0.2)
 
+
+def test_two_scheduler_processes_send_every_reminder_exactly_once(app, session, url, tmp_path):
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
     processes = [_scheduler(url, log) for log in logs]
     try:
+        _wait_for_start(*logs)  # both are running before there is anything to send
+        _people_with_a_visit_soon(session)
+        due = session.scalar(select(func.count()).select_from(Reminder))
+        session.commit()
+        assert due == PEOPLE
         _wait_until_sent(session, PEOPLE)
     finally:
         _stop(*processes)
 
-    assert all("scheduler started" in log.read_text() for log in logs)  # both really ran
     lines = [line for log in logs for line in log.read_text().splitlines() if "SMS to" in line]
     sids = session.scalars(select(Reminder.message_sid)).all()
     session.commit()

@@ -21,7 +21,6 @@ from calendar_app.sms import SmsSender
 
 log = logging.getLogger(__name__)
 
-REPLAN_MINUTES = 60
 
 
 def send_due_reminders(app: Flask, clock: Callable[[], datetime] = now_utc) -> int:
@@ -64,15 +63,16 @@ def build(app: Flask, scheduler: BaseScheduler, clock: Callable[[], datetime]) -
         next_run_time=clock(),
         **common,
     )
-    scheduler.add_job(
-        extend_reminder_horizon,
-        "interval",
-        minutes=REPLAN_MINUTES,
-        args=(app, clock),
-        id="extend_reminder_horizon",
-        next_run_time=clock(),
-        **common,
-    )
+    if app.config["SCHEDULER_REPLAN_MINUTES"]:
+        scheduler.add_job(
+            extend_reminder_horizon,
+            "interval",
+            minutes=app.config["SCHEDULER_REPLAN_MINUTES"],
+            args=(app, clock),
+            id="extend_reminder_horizon",
+            next_run_time=clock(),
+            **common,
+        )
     return scheduler
 
 
