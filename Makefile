@@ -34,7 +34,7 @@ test: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	TEST_DATABASE_URL="$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}" \
-		$(BIN)/python -m pytest $(PYTEST_ARGS)
+		$(BIN)/python -m pytest --numprocesses=auto --maxprocesses=4 $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .
