@@ -192,3 +192,22 @@ def test_the_console_sender_logs_a_masked_number_and_never_the_text(caplog):
         ConsoleSender().send(PHONE, "Påminnelse: Vuxenpsykiatrin")
     assert "+46*******33" in caplog.text
     assert PHONE not in caplog.text and "Vuxenpsykiatrin" not in caplog.text
+
+
+def test_after_an_outage_what_became_due_is_sent_unless_the_visit_has_begun(app, session, world):
+    # No scheduler ran from before the reminders' time until after booking A began
+    # (10.00 on 2 December) but before booking B began (10.30).
+    sender = FakeSender()
+    run(app, sender, datetime(2026, 12, 2, 9, 15, tzinfo=UTC))
+
+    session.expire_all()
+    rows = {
+        (r.booking_id, r.helper_grant_id is None): r
+        for r in session.scalars(select(Reminder).where(Reminder.helper_grant_id.is_(None)))
+    }
+    session.commit()
+    started = rows[(world.booking_a, True)]
+    ahead = rows[(world.booking_b, True)]
+    assert (started.state, started.reason) == (ReminderState.WITHDRAWN, "too_late")
+    assert ahead.state == ReminderState.SENT
+    assert [body for to, body, _ in sender.sent if to == PHONE] == [ahead.body]
