@@ -18,11 +18,9 @@ from calendar_app.models import (
     PersonTimeWindow,
     Role,
     TimeWindowKind,
-    User,
 )
-from calendar_app.services.access import Actor
 from calendar_app.services.booking import VisitDraft, book_visit, check_visit
-from tests.world import build_world, log_in
+from tests.world import actor, build_world, log_in
 
 DAY = date(2026, 12, 2)  # Alva has Samtal 10-11 (psykiatri) and Boendestöd 10.30-11.30 (local)
 
@@ -30,18 +28,6 @@ DAY = date(2026, 12, 2)  # Alva has Samtal 10-11 (psykiatri) and Boendestöd 10.
 @pytest.fixture
 def world(session, now):
     return build_world(session, now)
-
-
-def actor(session, username: str) -> Actor:
-    user = session.scalars(select(User).where(User.username == username)).one()
-    return Actor(
-        user_id=user.id,
-        role=user.role,
-        label=user.display_name,
-        person_id=user.person_id,
-        provider_id=user.provider_id,
-        unit_name=user.provider.name if user.provider else "",
-    )
 
 
 def draft(hour: int, minute: int = 0, minutes: int = 60, **kw) -> VisitDraft:

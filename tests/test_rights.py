@@ -38,7 +38,7 @@ from calendar_app.services.erasure import delete_person
 from calendar_app.services.export import export_person_data, export_person_ics
 from calendar_app.services.settings import invite_helper, set_unit_consent
 from tests.helpers import do_import, event, vcalendar
-from tests.world import PASSWORD, World, build_world, cheap_hash
+from tests.world import PASSWORD, World, actor, build_world, cheap_hash
 
 SE = ZoneInfo("Europe/Stockholm")
 FIRST_DAY, END_DAY = date(2026, 11, 1), date(2027, 2, 1)
@@ -58,21 +58,6 @@ class Scene:
     world: World
     token: str  # the person's signed-in session
     secrets: list[str]  # hashes and tokens that must never leave the database
-
-
-def _user(session: Session, username: str) -> User:
-    return session.scalars(select(User).where(User.username == username)).one()
-
-
-def _actor(user: User, *, unit_name: str = "") -> Actor:
-    return Actor(
-        user_id=user.id,
-        role=user.role,
-        label=user.display_name,
-        person_id=user.person_id,
-        provider_id=user.provider_id,
-        unit_name=unit_name,
-    )
 
 
 def _series() -> bytes:
@@ -135,7 +120,7 @@ def scene(session: Session, now: datetime) -> Scene:
         )
     )
     session.commit()
-    person_actor = _actor(_user(session, "person"))
+    person_actor = actor(session, "person")
     set_unit_consent(
         session,
         person_actor,
@@ -147,7 +132,7 @@ def scene(session: Session, now: datetime) -> Scene:
     )
     set_unit_consent(
         session,
-        _actor(_user(session, "other_person")),
+        actor(session, "other_person"),
         world.other_person_id,
         world.unit_c,
         others_level="busy",
@@ -167,13 +152,13 @@ def scene(session: Session, now: datetime) -> Scene:
         basis="narstaende",
         now=now,
     )
-    caregiver = _actor(_user(session, "caregiver"), unit_name="Vuxenpsykiatrin Växjö")
-    for actor, person_id in (
+    caregiver = actor(session, "caregiver")
+    for reader, person_id in (
         (caregiver, world.person_id),
-        (_actor(_user(session, "helper_full")), world.person_id),
+        (actor(session, "helper_full"), world.person_id),
         (Actor.operator(), world.other_person_id),
     ):
-        read_calendar(session, actor, person_id, FIRST_DAY, END_DAY, now=now, max_days=100)
+        read_calendar(session, reader, person_id, FIRST_DAY, END_DAY, now=now, max_days=100)
     token = log_in(session, "person", PASSWORD, now=now)
     log_in(session, "other_person", PASSWORD, now=now)
     invitation = session.scalars(
