@@ -414,6 +414,8 @@ class ReminderSettings(Base):
 
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True)
     to_person: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A text when a visit someone was reminded of is cancelled (the person opts in).
+    cancellation_notice: Mapped[bool] = mapped_column(Boolean, default=False)
     quiet_start: Mapped[time | None] = mapped_column(Time)
     quiet_end: Mapped[time | None] = mapped_column(Time)
     changed_utc: Mapped[datetime] = mapped_column(UTCDateTime)

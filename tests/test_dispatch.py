@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import select, update
 
 from calendar_app.models import Booking, BookingStatus, Person, Reminder, ReminderState, UnitConsent
 from calendar_app.services import reminders
+from calendar_app.services.booking import VisitDraft, cancel_visit, rebook_visit
 from calendar_app.services.dispatch import (
     DispatchSettings,
     claim_due,
@@ -18,7 +19,7 @@ from calendar_app.services.dispatch import (
 )
 from calendar_app.sms import ConsoleSender, SmsError
 from tests.dispatch_fakes import FakeSender
-from tests.world import build_world
+from tests.world import actor, build_world
 
 PHONE = "+46701112233"
 DUE = datetime(2026, 12, 1, 17, 0, tzinfo=UTC)  # the day before booking A, 18.00 local
@@ -211,3 +212,37 @@ def test_after_an_outage_what_became_due_is_sent_unless_the_visit_has_begun(app,
     assert (started.state, started.reason) == (ReminderState.WITHDRAWN, "too_late")
     assert ahead.state == ReminderState.SENT
     assert [body for to, body, _ in sender.sent if to == PHONE] == [ahead.body]
+
+
+@pytest.mark.parametrize("notice", [True, False])
+def test_a_cancelled_visit_one_was_reminded_of_gets_a_notice_if_the_person_wants(
+    app, session, world, now, notice
+):
+    caregiver, person = actor(session, "caregiver"), actor(session, "person")
+    reminders.set_reminder_settings(
+        session,
+        person,
+        world.person_id,
+        to_person=True,
+        quiet_start=None,
+        quiet_end=None,
+        cancellation_notice=notice,
+        now=now,
+    )
+    day = date(2026, 12, 4)  # Friday; the day-before reminder goes out Thursday 18.00
+    rebook_visit(session, caregiver, world.native_booking, VisitDraft(day, time(13), 30), now=now)
+    sender = FakeSender()
+    run(app, sender, datetime(2026, 12, 3, 17, 0, tzinfo=UTC))
+    assert len([s for s in sender.sent if s[0] == PHONE]) == 1
+
+    cancelled_at = datetime(2026, 12, 3, 20, 0, tzinfo=UTC)
+    cancel_visit(session, caregiver, world.native_booking, now=cancelled_at)
+    run(app, sender, cancelled_at + timedelta(minutes=1))
+    run(app, sender, cancelled_at + timedelta(minutes=2))
+
+    texts = [body for to, body, _ in sender.sent if to == PHONE]
+    if notice:
+        assert len(texts) == 2
+        assert texts[1].startswith("Inställt: fre 4 dec kl. 13.00 Vuxenpsykiatrin Växjö")
+    else:
+        assert len(texts) == 1

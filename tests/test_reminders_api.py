@@ -69,6 +69,16 @@ def test_bad_input_gets_a_stable_code_and_changes_nothing(
     assert client.get(base).get_json() == before
 
 
+def test_the_cancellation_notice_is_the_persons_choice(client, world):
+    log_in(client, "person")
+    base = f"/api/v1/people/{world.person_id}/reminders"
+    assert client.get(base).get_json()["cancellation_notice"] is False
+    on = client.put(f"{base}/settings", json={"cancellation_notice": True}).get_json()
+    assert on["cancellation_notice"] is True and on["to_person"] is True
+    kept = client.put(f"{base}/settings", json={"to_person": True}).get_json()
+    assert kept["cancellation_notice"] is True  # left out: unchanged
+
+
 def test_a_unit_can_be_turned_off_and_on(client, world):
     log_in(client, "person")
     base = f"/api/v1/people/{world.person_id}/reminders"

@@ -91,13 +91,15 @@ def compose(
     link: str = "",
     for_name: str = "",
     transport: bool = False,
+    cancelled: bool = False,
 ) -> Message:
     """One reminder for one or more visits on one day; optional details are dropped, least
     important first, until it fits one segment (what was dropped is reported)."""
     optional = ["cancellation", "unit_phone", "interpreter", "link", "place"]
     dropped: list[str] = []
     while True:
-        text = plain(_render(visits, zone, link, for_name, transport, set(dropped)))
+        head = "Inställt" if cancelled else ("Boka resa" if transport else "Påminnelse")
+        text = plain(_render(visits, zone, link, for_name, head, set(dropped)))
         counted = segments(text)
         if counted.count == 1 or not optional:
             return Message(text, counted, tuple(dropped))
@@ -109,10 +111,9 @@ def _render(
     zone: ZoneInfo,
     link: str,
     for_name: str,
-    transport: bool,
+    head: str,
     dropped: set[str],
 ) -> str:
-    head = "Boka resa" if transport else "Påminnelse"
     if for_name:
         head += f" för {for_name}"
     several = len(visits) > 1

@@ -33,6 +33,7 @@ from calendar_app.models import (
     VisitMode,
 )
 from calendar_app.services.access import active_grant
+from calendar_app.services.reminders import CANCELLED
 from calendar_app.sms import SmsError, SmsSender
 
 LEASE = timedelta(minutes=5)
@@ -133,6 +134,7 @@ def group_key(row: Reminder, zone: ZoneInfo) -> tuple[object, ...]:
         row.send_at_utc,
         row.visit_start_utc.astimezone(zone).date(),
         row.rule_label.startswith("transport"),
+        row.rule_label == CANCELLED,
     )
 
 
@@ -163,7 +165,8 @@ def dispatch_group(
         if row.visit_start_utc <= now:
             _finish(row, ReminderState.WITHDRAWN, "too_late", now)  # e.g. after an outage
             continue
-        if booking.status == BookingStatus.CANCELLED:
+        notice = row.rule_label == CANCELLED
+        if booking.status == BookingStatus.CANCELLED and not notice:
             _finish(row, ReminderState.WITHDRAWN, "visit_changed", now)
             continue
         try:
@@ -184,6 +187,7 @@ def dispatch_group(
             link=f"{base}/b/{lines[0][2]}" if base and len(lines) == 1 else base,
             for_name=person.name.split()[0] if first.helper_grant_id is not None else "",
             transport=first.rule_label.startswith("transport"),
+            cancelled=first.rule_label == CANCELLED,
         )
         for row, _, _ in lines:
             row.body, row.segments = message.text, message.segments.count

@@ -31,6 +31,7 @@ from calendar_app.domain.reminders import (
 )
 from calendar_app.models import (
     Booking,
+    BookingStatus,
     HelperGrant,
     Person,
     Provider,
@@ -169,6 +170,60 @@ def replan(session: Session, person_id: int, *, now: datetime) -> None:
         visits={v.key for v in visits},
         until=now + timedelta(days=HORIZON_DAYS - 1),
     )
+    if settings is not None and settings.cancellation_notice:
+        _plan_cancellation_notices(session, person_id, now)
+
+
+# The rule spec of a cancellation notice: not a rule of the person's, so re-planning
+# leaves these rows alone.
+CANCELLED = "cancelled"
+
+
+def _plan_cancellation_notices(session: Session, person_id: int, now: datetime) -> None:
+    """One text to each recipient who was reminded of a visit that is now cancelled."""
+    reminded = session.scalars(
+        select(Reminder)
+        .join(Booking, Booking.id == Reminder.booking_id)
+        .where(
+            Reminder.person_id == person_id,
+            Reminder.visit_start_utc > now,
+            Reminder.state.in_([ReminderState.SENT, ReminderState.DELIVERED]),
+            Reminder.rule_label != CANCELLED,
+            Booking.status == BookingStatus.CANCELLED,
+        )
+    ).all()
+    noticed = {
+        (r.booking_id, r.occurrence_key, r.helper_grant_id)
+        for r in session.scalars(
+            select(Reminder).where(
+                Reminder.person_id == person_id, Reminder.rule_label == CANCELLED
+            )
+        )
+    }
+    for row in reminded:
+        key = (row.booking_id, row.occurrence_key, row.helper_grant_id)
+        if key in noticed:
+            continue
+        noticed.add(key)
+        session.add(
+            Reminder(
+                person_id=person_id,
+                booking_id=row.booking_id,
+                occurrence_key=row.occurrence_key,
+                visit_start_utc=row.visit_start_utc,
+                rule_label=CANCELLED,
+                helper_grant_id=row.helper_grant_id,
+                recipient_label=row.recipient_label,
+                send_at_utc=now,
+                state=ReminderState.PLANNED,
+                reason="",
+                attempts=0,
+                body="",
+                segments=0,
+                created_utc=now,
+                changed_utc=now,
+            )
+        )
 
 
 Key = tuple[int, str, str, int | None]  # booking, occurrence, rule spec, helper grant
@@ -227,7 +282,7 @@ def _reconcile(
                 kept.add(row.id)
     for rows in existing.values():
         for row in rows:
-            if row.id not in kept and row.state not in _SETTLED:
+            if row.id not in kept and row.state not in _SETTLED and row.rule_label != CANCELLED:
                 gone = (row.booking_id, row.occurrence_key) not in visits
                 # The visit was cancelled, moved away or its unit's reminders turned off;
                 # or the rules or recipients changed so that this one no longer applies.
@@ -350,6 +405,7 @@ def set_reminder_settings(
     quiet_start: time | None,
     quiet_end: time | None,
     now: datetime,
+    cancellation_notice: bool | None = None,
 ) -> ReminderSettings:
     """Whether the person gets reminders themselves, and the quiet hours; re-plans."""
     authorize(session, actor, person_id, "settings.write", now=now)
@@ -361,6 +417,10 @@ def set_reminder_settings(
         settings = ReminderSettings(person_id=person_id)
         session.add(settings)
     settings.to_person = to_person
+    if cancellation_notice is not None:
+        settings.cancellation_notice = cancellation_notice
+    elif settings.cancellation_notice is None:
+        settings.cancellation_notice = False
     settings.quiet_start, settings.quiet_end = quiet_start, quiet_end
     settings.changed_utc = now
     session.flush()
@@ -400,6 +460,7 @@ class ReminderView:
     has_phone: bool
     rules: list[tuple[int, str]]  # rule id and spec; empty: the default applies
     to_person: bool
+    cancellation_notice: bool
     quiet_start: time | None
     quiet_end: time | None
     units: list[tuple[int, str, bool]]  # unit id, name, reminders on
@@ -437,6 +498,7 @@ def read_reminders(
             for r in person_rules_rows(session, person_id)
         ],
         to_person=settings.to_person if settings else True,
+        cancellation_notice=settings.cancellation_notice if settings else False,
         quiet_start=settings.quiet_start if settings else None,
         quiet_end=settings.quiet_end if settings else None,
         units=[(unit_id, name, unit_id not in off) for unit_id, name in units],

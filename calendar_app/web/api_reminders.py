@@ -49,6 +49,7 @@ def _view_json(view: reminders.ReminderView) -> dict[str, Any]:
         "rules": [{"id": rid, "rule": spec, "text": rule_text(spec)} for rid, spec in view.rules],
         "default_applies": not view.rules,
         "to_person": view.to_person,
+        "cancellation_notice": view.cancellation_notice,
         "quiet_hours": quiet,
         "units": [{"unit_id": u, "unit": name, "reminders": on} for u, name, on in view.units],
         "helpers": [{"name": h.label, "has_phone": h.phone_e164 is not None} for h in view.helpers],
@@ -110,13 +111,17 @@ def put_reminder_settings(person_id: int) -> ResponseReturnValue:
     """Whether the person gets reminders, and the quiet hours (both or neither)."""
     body = _json_body()
     to_person = body.get("to_person", True)
-    if not isinstance(to_person, bool):
-        raise DomainError("reminder.settings", "'to_person' must be true or false")
+    notice = body.get("cancellation_notice")
+    if not isinstance(to_person, bool) or not isinstance(notice, bool | None):
+        raise DomainError(
+            "reminder.settings", "'to_person' and 'cancellation_notice' must be true or false"
+        )
     reminders.set_reminder_settings(
         db(),
         current_actor(),
         person_id,
         to_person=to_person,
+        cancellation_notice=notice,
         quiet_start=_clock(body, "quiet_start"),
         quiet_end=_clock(body, "quiet_end"),
         now=now_utc(),

@@ -177,6 +177,8 @@ REMINDER_REASONS = {
 def rule_text(spec: str) -> str:
     """A stored rule spec ("days_before 2 18:00") in words: "2 dagar före kl. 18.00"."""
     kind, *parts = spec.split()
+    if kind == "cancelled":
+        return gettext("Notice that the visit is cancelled")
     if kind == "hours_before":
         return ngettext("%(num)d hour before", "%(num)d hours before", int(parts[0]))
     days, clock = int(parts[0]), parts[1].replace(":", ".")

@@ -72,6 +72,7 @@ def paths(errors: Any) -> dict[str, Any]:
                         "type": "object",
                         "properties": {
                             "to_person": {"type": "boolean"},
+                            "cancellation_notice": {"type": "boolean"},
                             "quiet_start": {"oneOf": [CLOCK, {"type": "null"}]},
                             "quiet_end": {"oneOf": [CLOCK, {"type": "null"}]},
                         },

@@ -128,6 +128,7 @@ def settings(person_id: int) -> ResponseReturnValue:
             current_actor(),
             person_id,
             to_person=form.get("to_person") == "on",
+            cancellation_notice=form.get("cancellation_notice") == "on",
             quiet_start=clock_field(form.get("quiet_start")),
             quiet_end=clock_field(form.get("quiet_end")),
             now=now_utc(),
