@@ -155,3 +155,34 @@ def test_the_embedded_scheduler_starts_once_with_the_first_request(app, client):
         assert all(job.max_instances == 1 and job.coalesce for job in scheduler.get_jobs())
     finally:
         scheduler.shutdown(wait=True)
+
+
+def test_a_scheduler_killed_mid_dispatch_loses_nothing(app, session, url, tmp_path):
+    _people_with_a_visit_soon(session)
+    first_log, second_log = tmp_path / "killed.log", tmp_path / "second.log"
+    settings = {"REMINDER_LEASE_SECONDS": "3"}
+    killed = _scheduler(url, first_log, **settings)
+    try:
+        deadline = time.monotonic() + 60
+        while "SMS to" not in (first_log.read_text() if first_log.exists() else ""):
+            assert time.monotonic() < deadline, "the first scheduler sent nothing"
+            time.sleep(0.05)
+    finally:
+        killed.kill()  # SIGKILL, in the middle of its batch
+        killed.wait(timeout=10)
+    second = _scheduler(url, second_log, **settings)
+    try:
+        _wait_until_sent(session, PEOPLE)
+    finally:
+        _stop(second)
+
+    sent = [
+        line
+        for log in (first_log, second_log)
+        for line in log.read_text().splitlines()
+        if "SMS to" in line
+    ]
+    # Nothing is lost. The one message that may go twice is the one the gateway had
+    # accepted when the process died, before its outcome was committed.
+    assert PEOPLE <= len(sent) <= PEOPLE + 1
+    assert "SMS to" in second_log.read_text()
