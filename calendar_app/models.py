@@ -356,6 +356,9 @@ class UnitConsent(Base):
     sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
     # False: no reminders about this unit's visits (the person's per-unit opt-out).
     reminders: Mapped[bool] = mapped_column(Boolean, default=True)
+    # True: reminders may name the unit; otherwise they say "din vårdgivare" (the person
+    # opts in, since a unit's name can tell what care it is).
+    named_in_sms: Mapped[bool] = mapped_column(Boolean, default=False)
     changed_utc: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

@@ -30,6 +30,12 @@ SETTINGS = DispatchSettings(public_base_url="https://kal.example.se")
 def world(session, now):
     world = build_world(session, now)
     session.get(Person, world.person_id).phone_e164 = PHONE
+    for unit in (world.unit_a, world.unit_b):  # the person lets reminders name both units
+        session.add(
+            UnitConsent(
+                person_id=world.person_id, provider_id=unit, named_in_sms=True, changed_utc=now
+            )
+        )
     reminders.replan(session, world.person_id, now=now)
     session.commit()
     return world
@@ -89,14 +95,13 @@ def test_nothing_is_sent_before_its_time(app, session, world):
     assert booking_a_rows(session, world)["person"].state == ReminderState.PLANNED
 
 
-def test_a_sensitive_unit_is_named_neutrally_and_a_protected_person_gets_no_address(
+def test_a_unit_is_named_only_where_the_person_opted_in_and_a_protected_person_gets_no_address(
     app, session, world, now
 ):
-    session.add(
-        UnitConsent(
-            person_id=world.person_id, provider_id=world.unit_a, sensitive=True, changed_utc=now
-        )
-    )
+    consent = session.scalars(
+        select(UnitConsent).where(UnitConsent.provider_id == world.unit_a)
+    ).one()
+    consent.named_in_sms = False  # the default: the unit's name could tell what care it is
     session.get(Person, world.person_id).protected_identity = True
     session.commit()
 
@@ -104,7 +109,18 @@ def test_a_sensitive_unit_is_named_neutrally_and_a_protected_person_gets_no_addr
 
     body = booking_a_rows(session, world)["person"].body
     assert "din vårdgivare" in body and "Vuxenpsykiatrin" not in body
+    assert "Boendestöd Växjö kommun" in body  # opted in for that one
     assert "Sigfridsvägen" not in body
+
+
+def test_a_unit_the_person_marked_sensitive_is_never_named(app, session, world):
+    consent = session.scalars(
+        select(UnitConsent).where(UnitConsent.provider_id == world.unit_a)
+    ).one()
+    consent.sensitive = True
+    session.commit()
+    run(app, FakeSender(), DUE)
+    assert "Vuxenpsykiatrin" not in booking_a_rows(session, world)["person"].body
 
 
 def test_a_permanent_error_is_recorded_and_never_retried(app, session, world):

@@ -112,7 +112,9 @@ def _visit_line(
             UnitConsent.person_id == person.id, UnitConsent.provider_id == provider.id
         )
     ).first()
-    unit = texts.NEUTRAL_UNIT if consent is not None and consent.sensitive else provider.name
+    # Named only where the person opted in: a unit's name can tell what care it is.
+    named = consent is not None and consent.named_in_sms and not consent.sensitive
+    unit = provider.name if named else texts.NEUTRAL_UNIT
     place = "" if person.protected_identity else (booking.location or provider.address or "")
     return texts.VisitLine(
         start=row.visit_start_utc,

@@ -430,9 +430,17 @@ def set_reminder_settings(
 
 
 def set_unit_reminders(
-    session: Session, actor: Actor, person_id: int, provider_id: int, *, on: bool, now: datetime
+    session: Session,
+    actor: Actor,
+    person_id: int,
+    provider_id: int,
+    *,
+    on: bool,
+    now: datetime,
+    named: bool | None = None,
 ) -> None:
-    """Reminders for one unit's visits on or off (the per-unit opt-out); re-plans."""
+    """Reminders for one unit's visits on or off (the per-unit opt-out), and whether they
+    may name the unit; re-plans."""
     authorize(session, actor, person_id, "settings.write", now=now)
     if session.get(Provider, provider_id) is None:
         raise DomainError("provider.not_found", "no such unit")
@@ -446,6 +454,8 @@ def set_unit_reminders(
         consent = UnitConsent(person_id=person_id, provider_id=provider_id, changed_utc=now)
         session.add(consent)
     consent.reminders = on
+    if named is not None:
+        consent.named_in_sms = named
     session.flush()
     replan(session, person_id, now=now)
     session.commit()
@@ -463,7 +473,7 @@ class ReminderView:
     cancellation_notice: bool
     quiet_start: time | None
     quiet_end: time | None
-    units: list[tuple[int, str, bool]]  # unit id, name, reminders on
+    units: list[tuple[int, str, bool, bool]]  # unit id, name, reminders on, named in SMS
     helpers: list[Recipient]
     reminders: list[Reminder]
 
@@ -476,13 +486,10 @@ def read_reminders(
     person = session.get(Person, person_id)
     assert person is not None
     settings = session.get(ReminderSettings, person_id)
-    off = set(
-        session.scalars(
-            select(UnitConsent.provider_id).where(
-                UnitConsent.person_id == person_id, UnitConsent.reminders.is_(False)
-            )
-        )
-    )
+    consents = {
+        c.provider_id: c
+        for c in session.scalars(select(UnitConsent).where(UnitConsent.person_id == person_id))
+    }
     units = session.execute(
         select(Provider.id, Provider.name)
         .where(Provider.id.in_(select(Booking.provider_id).where(Booking.person_id == person_id)))
@@ -501,7 +508,15 @@ def read_reminders(
         cancellation_notice=settings.cancellation_notice if settings else False,
         quiet_start=settings.quiet_start if settings else None,
         quiet_end=settings.quiet_end if settings else None,
-        units=[(unit_id, name, unit_id not in off) for unit_id, name in units],
+        units=[
+            (
+                unit_id,
+                name,
+                unit_id not in consents or consents[unit_id].reminders,
+                unit_id in consents and consents[unit_id].named_in_sms,
+            )
+            for unit_id, name in units
+        ],
         helpers=[r for r in recipients(session, person, now=now) if r.grant_id is not None],
         reminders=list(
             session.scalars(

@@ -51,7 +51,10 @@ def _view_json(view: reminders.ReminderView) -> dict[str, Any]:
         "to_person": view.to_person,
         "cancellation_notice": view.cancellation_notice,
         "quiet_hours": quiet,
-        "units": [{"unit_id": u, "unit": name, "reminders": on} for u, name, on in view.units],
+        "units": [
+            {"unit_id": u, "unit": name, "reminders": on, "named_in_sms": named}
+            for u, name, on, named in view.units
+        ],
         "helpers": [{"name": h.label, "has_phone": h.phone_e164 is not None} for h in view.helpers],
         "reminders": [
             {

@@ -84,7 +84,8 @@ def paths(errors: Any) -> dict[str, Any]:
         f"{base}/units/{{provider_id}}": {
             "put": {
                 "operationId": "putUnitReminders",
-                "summary": "Reminders for one unit's visits on or off",
+                "summary": "Reminders for one unit's visits on or off; whether they may name "
+                "the unit (otherwise 'din vårdgivare')",
                 "parameters": [
                     PERSON,
                     {"name": "provider_id", "in": "path", "required": True, "schema": ID},
@@ -93,7 +94,10 @@ def paths(errors: Any) -> dict[str, Any]:
                     {
                         "type": "object",
                         "required": ["reminders"],
-                        "properties": {"reminders": {"type": "boolean"}},
+                        "properties": {
+                            "reminders": {"type": "boolean"},
+                            "named_in_sms": {"type": "boolean"},
+                        },
                     }
                 ),
                 "responses": {"200": view, **errors(400, 401, 403, 404, 415)},

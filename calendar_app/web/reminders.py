@@ -150,6 +150,7 @@ def unit(person_id: int, provider_id: int) -> ResponseReturnValue:
             person_id,
             provider_id,
             on=request.form.get("on") == "1",
+            named=request.form.get("named") == "1",
             now=now_utc(),
         )
     except DomainError as exc:
