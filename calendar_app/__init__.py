@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +49,17 @@ def _start_scheduler_on_first_request(app: Flask) -> None:
     # `calendar-app init-db`; start_embedded itself refuses to run inside gunicorn.
     from calendar_app.scheduler.jobs import start_embedded
 
+    lock = threading.Lock()
+    tried: list[bool] = []
+
     @app.before_request
     def _start() -> None:
-        if "scheduler" not in app.extensions:
-            start_embedded(app)
+        if tried:
+            return
+        with lock:  # two first requests at once start one scheduler
+            if not tried:
+                tried.append(True)
+                start_embedded(app)
 
 
 def create_app(

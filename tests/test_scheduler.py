@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from datetime import timedelta
 from pathlib import Path
 
@@ -186,3 +187,12 @@ def test_a_scheduler_killed_mid_dispatch_loses_nothing(app, session, url, tmp_pa
     # accepted when the process died, before its outcome was committed.
     assert PEOPLE <= len(sent) <= PEOPLE + 1
     assert "SMS to" in second_log.read_text()
+
+
+@pytest.mark.parametrize("app_config", [{"SCHEDULER": "embedded"}])
+def test_the_embedded_scheduler_never_starts_inside_gunicorn(app, client, monkeypatch):
+    # Gunicorn's workers are many: there the scheduler runs as its own process instead.
+    monkeypatch.setitem(sys.modules, "gunicorn", types.ModuleType("gunicorn"))
+    client.get("/healthz")
+    client.get("/healthz")
+    assert app.extensions.get("scheduler") is None
