@@ -48,6 +48,18 @@ def test_login_attempts_from_one_address_are_rate_limited(client, session, now):
     assert other.status_code == 302
 
 
+@pytest.mark.parametrize("app_config", [{"RATELIMIT_LOGIN": "3 per minute"}])
+def test_successful_sign_ins_from_one_address_are_not_rate_limited(app, session, now):
+    build_world(session, now)
+    for role in ("person", "caregiver", "admin", "helper_full", "helper_busy", "person"):
+        assert (
+            app.test_client()
+            .post("/login", data={"username": role, "password": PASSWORD})
+            .status_code
+            == 302
+        )
+
+
 @pytest.mark.parametrize("app_config", [{"RATELIMIT_API": "5 per minute"}])
 def test_api_calls_are_rate_limited_per_account(app, client, session, now):
     build_world(session, now)
