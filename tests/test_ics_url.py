@@ -1,0 +1,131 @@
+"""The ICS/webcal URL adapter against a local HTTP server: conditional GET, gzip, size cap,
+redirects, timeouts, and pages that are not calendars."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+from calendar_app.providers import ProviderError
+from calendar_app.providers.ics_url import fetch, http_url
+from tests.helpers import event, vcalendar
+
+CALENDAR = vcalendar(event("a", ":20261202T090000Z", ":20261202T100000Z", summary="Samtal"))
+ETAG = '"v1"'
+
+
+class Quiet(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs):
+        pass
+
+
+class Provider:
+    """A provider's calendar server; each path answers as the tests need."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, str]] = []
+
+    def __call__(self, environ, start_response):
+        request = Request(environ)
+        self.seen.append(dict(request.headers))
+        response = self.answer(request)
+        return response(environ, start_response)
+
+    def answer(self, request: Request) -> Response:
+        path = request.path
+        if path == "/cal.ics":
+            if request.headers.get("If-None-Match") == ETAG:
+                return Response(status=304)
+            return Response(CALENDAR, mimetype="text/calendar", headers={"ETag": ETAG})
+        if path == "/gzip.ics":
+            return Response(
+                gzip.compress(CALENDAR),
+                mimetype="text/calendar",
+                headers={"Content-Encoding": "gzip"},
+            )
+        if path == "/moved":
+            return Response(status=302, headers={"Location": "/cal.ics"})
+        if path == "/loop":
+            return Response(status=302, headers={"Location": "/loop"})
+        if path == "/login":
+            return Response("<!doctype html><title>Logga in</title>", mimetype="text/html")
+        if path == "/broken":
+            return Response("oops", status=503)
+        if path == "/slow":
+            time.sleep(2)
+            return Response(CALENDAR, mimetype="text/calendar")
+        if path == "/big.ics":
+            return Response(b"BEGIN:VCALENDAR\r\n" + b"X" * 300_000, mimetype="text/calendar")
+        return Response(status=404)
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[tuple[str, Provider]]:
+    app = Provider()
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", app
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+def get(url: str, **kw):
+    return fetch(url, default_zone="Europe/Stockholm", max_bytes=100_000, **kw)
+
+
+def test_a_calendar_is_read_and_an_unchanged_one_costs_one_304(provider):
+    base, app = provider
+    first = get(f"{base}/cal.ics")
+    assert [b.uid for b in first.read.bookings] == ["a"] and first.etag == ETAG
+
+    again = get(f"{base}/cal.ics", etag=first.etag)
+
+    assert again.read is None and again.etag == ETAG
+    assert app.seen[-1]["If-None-Match"] == ETAG
+
+
+def test_gzip_redirects_and_webcal_addresses_are_followed(provider):
+    base, _ = provider
+    assert get(f"{base}/gzip.ics").read.bookings
+    assert get(f"{base}/moved").read.bookings
+    assert http_url("webcal://kalender.example.se/a.ics") == "https://kalender.example.se/a.ics"
+
+
+@pytest.mark.parametrize(
+    ("path", "code"),
+    [
+        ("/login", "source.not_calendar"),
+        ("/broken", "source.http"),
+        ("/loop", "source.redirects"),
+        ("/big.ics", "ics.too_large"),
+        ("/missing.ics", "source.http"),
+    ],
+)
+def test_what_is_not_a_whole_calendar_is_refused_with_a_code(provider, path, code):
+    base, _ = provider
+    with pytest.raises(ProviderError) as refused:
+        get(f"{base}{path}")
+    assert refused.value.code == code
+
+
+def test_a_slow_server_times_out(provider):
+    base, _ = provider
+    with pytest.raises(ProviderError) as refused:
+        get(f"{base}/slow", timeout=0.5)
+    assert refused.value.code == "source.timeout"
+
+
+def test_an_unreachable_server_and_a_bad_address_are_refused():
+    from tests.oidc_broker import free_port
+
+    with pytest.raises(ProviderError, match="source.unreachable"):
+        get(f"http://127.0.0.1:{free_port()}/cal.ics")
+    with pytest.raises(ProviderError, match="source.url"):
+        get("ftp://example.se/cal.ics")
