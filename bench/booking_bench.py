@@ -11,18 +11,17 @@
 from __future__ import annotations
 
 import random
-import re
 import statistics
 import sys
 import time
 import warnings
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import select
 
 from bench.data import care_bookings
 from bench.harness import Backend, add_person, fresh_database, timed
+from bench.report import DOC, write_doc
 from calendar_app.domain.intervals import Interval, overlapping_pairs
 from calendar_app.models import Provider, ProviderKind, Role, User
 from calendar_app.services.access import Actor
@@ -31,7 +30,6 @@ from calendar_app.services.imports import import_ics_file
 
 NOW = datetime(2026, 1, 4, 12, tzinfo=UTC)
 FIRST = date(2026, 1, 5)
-DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 START, END = "<!-- bench:booking:start -->", "<!-- bench:booking:end -->"
 
 
@@ -135,12 +133,7 @@ def main() -> int:
         [START, "", f"Measured {stamp} on SQLite, same machine as above.", "", *lines, "", END]
     )
     print("\n".join(lines))
-    text = DOC.read_text(encoding="utf-8")
-    if START in text:
-        text = re.sub(re.escape(START) + ".*?" + re.escape(END), section, text, flags=re.S)
-    else:
-        text += "\n## Booking: suggestions and clash detection\n\n" + section + "\n"
-    DOC.write_text(text, encoding="utf-8")
+    write_doc(section, start=START, end=END, heading="Booking: suggestions and clash detection")
     print(
         f"done in {time.perf_counter() - started:.0f} s; figures written to {DOC}", file=sys.stderr
     )

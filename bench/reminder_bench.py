@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from bench.harness import Backend, fresh_database
+from bench.report import write_doc
 from calendar_app.models import (
     Booking,
     BookingOrigin,
@@ -42,7 +42,6 @@ from calendar_app.models import (
 
 REMINDERS = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
 PEOPLE = max(1, REMINDERS // 10)
-DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 START, END = "<!-- bench:reminders:start -->", "<!-- bench:reminders:end -->"
 
 
@@ -196,9 +195,7 @@ def run() -> dict[str, float]:
                 process.wait(timeout=30)
         with db.sessions() as session:
             states = dict(
-                session.execute(
-                    select(Reminder.state, func.count()).group_by(Reminder.state)
-                ).all()
+                session.execute(select(Reminder.state, func.count()).group_by(Reminder.state)).all()
             )
             sids = session.scalar(select(func.count(func.distinct(Reminder.message_sid))))
     server.shutdown()
@@ -236,12 +233,7 @@ def main() -> int:
         [START, "", f"Measured {stamp} on PostgreSQL 15, same machine.", "", *lines, "", END]
     )
     print("\n".join(lines))
-    text = DOC.read_text(encoding="utf-8")
-    if START in text:
-        text = re.sub(re.escape(START) + ".*?" + re.escape(END), section, text, flags=re.S)
-    else:
-        text += "\n## Reminders: dispatch by two schedulers\n\n" + section + "\n"
-    DOC.write_text(text, encoding="utf-8")
+    write_doc(section, start=START, end=END, heading="Reminders: dispatch by two schedulers")
     return 0 if ok else 1
 
 

@@ -215,14 +215,16 @@ def figures_section(
     return "\n".join(out)
 
 
-def write_doc(section: str) -> Path:
-    """Replace the figures section of docs/benchmarks.md (append it if it is missing)."""
+def write_doc(
+    section: str, *, start: str = START, end: str = END, heading: str = "Figures"
+) -> Path:
+    """Replace one marked section of docs/benchmarks.md (append it if it is missing)."""
     current = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-    if START in current and END in current:
-        before = current[: current.index(START)]
-        after = current[current.index(END) + len(END) :]
+    if start in current and end in current:
+        before = current[: current.index(start)]
+        after = current[current.index(end) + len(end) :]
         updated = before + section + after
     else:
-        updated = current.rstrip("\n") + "\n\n## Figures\n\n" + section + "\n"
+        updated = current.rstrip("\n") + f"\n\n## {heading}\n\n" + section + "\n"
     DOC.write_text(updated, encoding="utf-8")
     return DOC

@@ -58,8 +58,8 @@ def world(app, session, now):
     return world
 
 
-def reply(client, body: str, *, token: str = TOKEN):
-    form = {"From": PHONE, "Body": body, "MessageSid": "SM" + "9" * 32}
+def reply(client, body: str, *, token: str = TOKEN, sender: str = PHONE):
+    form = {"From": sender, "Body": body, "MessageSid": "SM" + "9" * 32}
     signature = RequestValidator(token).compute_signature(f"{PUBLIC}/webhooks/twilio/inbound", form)
     return client.post(
         "/webhooks/twilio/inbound", data=form, headers={"X-Twilio-Signature": signature}
@@ -147,4 +147,10 @@ def test_stopp_withdraws_what_would_be_sent_and_start_brings_reminders_back(
 
 def test_a_forged_reply_is_refused_and_stores_nothing(client, session, world):
     assert reply(client, "STOPP", token="forged").status_code == 403
+    assert inbound(session) == []
+
+
+def test_a_reply_from_something_that_is_not_a_phone_number_stores_nothing(client, session, world):
+    answer = reply(client, "STOPP", sender="Vården")
+    assert answer.status_code == 200 and "<Message>" not in answer.get_data(as_text=True)
     assert inbound(session) == []

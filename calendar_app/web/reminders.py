@@ -3,6 +3,7 @@ state (planned, sent, delivered, failed, withdrawn)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import time
 
 from flask import (
@@ -25,7 +26,8 @@ from calendar_app.services.access import AccessDenied
 from calendar_app.sms import SmsError
 from calendar_app.web import db
 from calendar_app.web.auth import current_actor, login_required
-from calendar_app.web.messages import error_text, reason_text
+from calendar_app.web.messages import reason_text
+from calendar_app.web.settings import refused
 
 TEST_TEXT = "Test från Personkalendern: så här ser dina påminnelser ut när de kommer."
 
@@ -36,11 +38,13 @@ def _back(person_id: int) -> ResponseReturnValue:
     return redirect(url_for("reminders.page", person_id=person_id))
 
 
-def _fail(exc: DomainError, person_id: int) -> ResponseReturnValue:
-    db().rollback()
-    if isinstance(exc, AccessDenied):
-        abort(403)
-    flash(error_text(exc.code, exc.message), "error")
+def _save(person_id: int, change: Callable[[], object]) -> ResponseReturnValue:
+    """Run one change of the person's choices and go back to the page saying how it went."""
+    try:
+        change()
+    except DomainError as exc:
+        return refused(exc, person_id, "reminders.page")
+    flash(_("Your choice is saved."), "info")
     return _back(person_id)
 
 
@@ -82,39 +86,31 @@ def page(person_id: int) -> ResponseReturnValue:
 def add_rule(person_id: int) -> ResponseReturnValue:
     """Add "N dagar före kl. HH.MM", "samma dag kl. HH.MM", "N timmar före" or "boka resa"."""
     form = request.form
-    kind = form.get("kind", "")
-    days: int | None
-    try:
-        if kind == "same_day":
-            kind, days = "days_before", 0
-        else:
-            days = number_field(form.get("days"))
+
+    def change() -> None:
+        same_day = form.get("kind") == "same_day"
         reminders.add_rule(
             db(),
             current_actor(),
             person_id,
-            kind=kind,
-            days=days,
+            kind="days_before" if same_day else form.get("kind", ""),
+            days=0 if same_day else number_field(form.get("days")),
             at=clock_field(form.get("at")),
             hours=number_field(form.get("hours")),
             now=now_utc(),
         )
-    except DomainError as exc:
-        return _fail(exc, person_id)
-    flash(_("Your choice is saved."), "info")
-    return _back(person_id)
+
+    return _save(person_id, change)
 
 
 @bp.post("/people/<int:person_id>/reminders/rules/<int:rule_id>/delete")
 @login_required
 def remove_rule(person_id: int, rule_id: int) -> ResponseReturnValue:
     """Remove a rule; its planned reminders are withdrawn."""
-    try:
-        reminders.remove_rule(db(), current_actor(), person_id, rule_id, now=now_utc())
-    except DomainError as exc:
-        return _fail(exc, person_id)
-    flash(_("Your choice is saved."), "info")
-    return _back(person_id)
+    return _save(
+        person_id,
+        lambda: reminders.remove_rule(db(), current_actor(), person_id, rule_id, now=now_utc()),
+    )
 
 
 @bp.post("/people/<int:person_id>/reminders/settings")
@@ -122,8 +118,9 @@ def remove_rule(person_id: int, rule_id: int) -> ResponseReturnValue:
 def settings(person_id: int) -> ResponseReturnValue:
     """Reminders to the person themselves, and the quiet hours."""
     form = request.form
-    try:
-        reminders.set_reminder_settings(
+    return _save(
+        person_id,
+        lambda: reminders.set_reminder_settings(
             db(),
             current_actor(),
             person_id,
@@ -132,19 +129,17 @@ def settings(person_id: int) -> ResponseReturnValue:
             quiet_start=clock_field(form.get("quiet_start")),
             quiet_end=clock_field(form.get("quiet_end")),
             now=now_utc(),
-        )
-    except DomainError as exc:
-        return _fail(exc, person_id)
-    flash(_("Your choice is saved."), "info")
-    return _back(person_id)
+        ),
+    )
 
 
 @bp.post("/people/<int:person_id>/reminders/units/<int:provider_id>")
 @login_required
 def unit(person_id: int, provider_id: int) -> ResponseReturnValue:
     """Reminders for one unit's visits on or off."""
-    try:
-        reminders.set_unit_reminders(
+    return _save(
+        person_id,
+        lambda: reminders.set_unit_reminders(
             db(),
             current_actor(),
             person_id,
@@ -152,11 +147,8 @@ def unit(person_id: int, provider_id: int) -> ResponseReturnValue:
             on=request.form.get("on") == "1",
             named=request.form.get("named") == "1",
             now=now_utc(),
-        )
-    except DomainError as exc:
-        return _fail(exc, person_id)
-    flash(_("Your choice is saved."), "info")
-    return _back(person_id)
+        ),
+    )
 
 
 @bp.post("/people/<int:person_id>/reminders/test")
@@ -167,7 +159,7 @@ def send_test(person_id: int) -> ResponseReturnValue:
         to = reminders.test_recipient(db(), current_actor(), person_id, now=now_utc())
         current_app.extensions["sms_sender"].send(to, TEST_TEXT)
     except DomainError as exc:
-        return _fail(exc, person_id)
+        return refused(exc, person_id, "reminders.page")
     except SmsError as exc:
         flash(_("The test message was not sent: %(reason)s", reason=reason_text(exc.code)), "error")
         return _back(person_id)

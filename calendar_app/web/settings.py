@@ -37,9 +37,11 @@ from calendar_app.web.messages import error_text, weekday_names
 bp = Blueprint("settings", __name__)
 
 
-def _fail(
+def refused(
     exc: DomainError, person_id: int, page_endpoint: str = "settings.page"
 ) -> ResponseReturnValue:
+    """Undo the request's writes and go back to the person's page with the reason, or
+    answer 403 for a refused access."""
     db().rollback()
     if isinstance(exc, AccessDenied):
         abort(403)
@@ -79,7 +81,7 @@ def unit_consent(person_id: int, provider_id: int) -> ResponseReturnValue:
             now=now_utc(),
         )
     except DomainError as exc:
-        return _fail(exc, person_id)
+        return refused(exc, person_id)
     flash(_("Your choice is saved."), "info")
     return redirect(url_for("settings.page", person_id=person_id))
 
@@ -97,7 +99,7 @@ def add_relationship(person_id: int) -> ResponseReturnValue:
             now=now_utc(),
         )
     except DomainError as exc:
-        return _fail(exc, person_id)
+        return refused(exc, person_id)
     flash(_("The unit may now see your calendar."), "info")
     return redirect(url_for("settings.page", person_id=person_id))
 
@@ -111,7 +113,7 @@ def end_relationship(person_id: int, relationship_id: int) -> ResponseReturnValu
             db(), current_actor(), person_id, relationship_id, now=now_utc()
         )
     except DomainError as exc:
-        return _fail(exc, person_id)
+        return refused(exc, person_id)
     flash(_("The unit can no longer see your calendar."), "info")
     return redirect(url_for("settings.page", person_id=person_id))
 
@@ -147,7 +149,7 @@ def invite(person_id: int) -> ResponseReturnValue:
             now=now_utc(),
         )
     except DomainError as exc:
-        return _fail(exc, person_id)
+        return refused(exc, person_id)
     # Rendered, not flashed: a flashed message would travel in the session cookie.
     return _settings_page(person_id, new_code=invitation.code, status=201)
 
@@ -159,7 +161,7 @@ def withdraw(person_id: int, grant_id: int) -> ResponseReturnValue:
     try:
         settings_service.withdraw_helper(db(), current_actor(), person_id, grant_id, now=now_utc())
     except DomainError as exc:
-        return _fail(exc, person_id)
+        return refused(exc, person_id)
     flash(_("The helper's rights are withdrawn."), "info")
     return redirect(url_for("settings.page", person_id=person_id))
 
@@ -320,7 +322,7 @@ def preferences_page(person_id: int) -> ResponseReturnValue:
         except ValueError:
             flash(error_text("preferences.number", "write whole numbers"), "error")
         except DomainError as exc:
-            return _fail(exc, person_id, "settings.preferences_page")
+            return refused(exc, person_id, "settings.preferences_page")
         else:
             flash(_("Your choice is saved."), "info")
         return redirect(url_for("settings.preferences_page", person_id=person_id))
@@ -342,7 +344,7 @@ def add_window(person_id: int) -> ResponseReturnValue:
             db(), current_actor(), person_id, _window_from(request.form), now=now_utc()
         )
     except DomainError as exc:
-        return _fail(exc, person_id, "settings.preferences_page")
+        return refused(exc, person_id, "settings.preferences_page")
     flash(_("Your choice is saved."), "info")
     return redirect(url_for("settings.preferences_page", person_id=person_id))
 
@@ -354,5 +356,5 @@ def remove_window(person_id: int, window_id: int) -> ResponseReturnValue:
     try:
         preferences.remove_window(db(), current_actor(), person_id, window_id, now=now_utc())
     except DomainError as exc:
-        return _fail(exc, person_id, "settings.preferences_page")
+        return refused(exc, person_id, "settings.preferences_page")
     return redirect(url_for("settings.preferences_page", person_id=person_id))
