@@ -269,6 +269,105 @@ def user_set_staff_id(username: str, staff_id: str) -> None:
     click.echo(f"{username} signs in with e-identification as {staff_id}")
 
 
+@main.group("source")
+def source_group() -> None:
+    """Sources read on a schedule (a unit's or the person's own published calendar)."""
+
+
+@source_group.command("add")
+@click.option("--person", "pnr", required=True, help="the person's personnummer")
+@click.option("--url", required=True, help="https:// or webcal:// address of the calendar")
+@click.option("--unit", default=None, help="the care unit's name; leave out for a personal one")
+@click.option("--kind", default=None, help="a new unit's kind: region, municipality or other")
+@click.option("--name", default="", help="the source's name (default: the address's host)")
+@click.option("--poll-minutes", type=int, default=None, help="how often to read it")
+@click.option("--username", default="", help="for a calendar behind HTTP Basic sign-in")
+@click.option(
+    "--password-from",
+    default="",
+    help="NAME of the setting CALENDAR_APP_SOURCE_CREDENTIAL_NAME holding the password",
+)
+@reports_errors
+def source_add(
+    pnr: str,
+    url: str,
+    unit: str | None,
+    kind: str | None,
+    name: str,
+    poll_minutes: int | None,
+    username: str,
+    password_from: str,
+) -> None:
+    """Add a source for the person; it is read at the scheduler's next look."""
+    from calendar_app.services import sync
+
+    fields = {"url": url, "username": username}
+    if password_from:
+        fields["password_from"] = password_from
+    now = now_utc()
+    with _session() as session:
+        person = find_person(session, pnr, today=now.date())
+        source = sync.add_source(
+            session,
+            Actor.operator(),
+            person_id=person.id,
+            adapter="ics_url",
+            fields=fields,
+            unit_name=unit,
+            unit_kind=parse_kind(kind) if kind else None,
+            name=name,
+            poll_minutes=poll_minutes,
+            policy=sync.SyncPolicy.from_config(current_app.config),
+            now=now,
+        )
+        click.echo(f"added source {source.id} ({source.provider.name} – {source.name})")
+
+
+@source_group.command("list")
+@reports_errors
+def source_list() -> None:
+    """One line per source: id, unit, person id, address, state, last success, last error."""
+    from calendar_app.services import sync
+
+    with _session() as session:
+        for row in sync.list_sources(session):
+            done = f"{row.last_success_utc:%Y-%m-%d %H:%M}Z" if row.last_success_utc else "never"
+            error = f"\t{row.last_error_code}" if row.state in ("stale", "failing") else ""
+            paused = " (paused)" if not row.enabled else ""
+            held = f" review {row.pending_review_id}" if row.pending_review_id else ""
+            click.echo(
+                f"{row.id}\t{row.unit} – {row.name}\tperson {row.person_id}\t{row.display}\t"
+                f"{row.state}{paused}{held}\tlast success {done}{error}"
+            )
+
+
+@main.command("sync")
+@click.option("--source", "source_id", type=int, default=None, help="read only this source")
+@reports_errors
+def sync_command(source_id: int | None) -> None:
+    """Read every due source once (or the one given, due or not); exit 1 if any failed."""
+    from calendar_app.services import sync
+
+    outcomes = sync.sync_due(
+        current_app.extensions["session_factory"],
+        sync.SyncPolicy.from_config(current_app.config),
+        worker=f"cli:{sync.worker_name()}",
+        clock=now_utc,
+        source_id=source_id,
+    )
+    if source_id is not None and not outcomes:
+        fail(
+            "source.busy",
+            f"source {source_id} is not a synced source, is paused, or is being read",
+        )
+    for outcome in outcomes:
+        click.echo(outcome.line(), err=bool(outcome.error_code))
+    if any(o.error_code for o in outcomes):
+        sys.exit(1)
+    if not outcomes:
+        click.echo("no source is due")
+
+
 @main.command("scheduler")
 def scheduler_command() -> None:
     """Run the reminder jobs in the foreground (several may run; rows are claimed)."""

@@ -85,6 +85,21 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "OIDC_PERSONNUMMER_CLAIM": "https://id.oidc.se/claim/personalIdentityNumber",
         "OIDC_STAFF_ID_CLAIM": "employeeHsaId",
         "OIDC_TIMEOUT_SECONDS": 10,
+        # Synced sources (live sync). Secrets of sources are sealed with this key (or, if
+        # empty, SECRET_KEY; with neither set, a key file in the instance folder).
+        "SOURCE_SECRET_KEY": "",
+        # Hosts a source's URL may reach although they resolve to a private, loopback or
+        # link-local address (comma-separated), e.g. an internal booking server.
+        "SOURCE_ALLOWED_HOSTS": "",
+        "SYNC_SECONDS": 60,  # how often the scheduler looks for sources due to be read
+        "SYNC_BATCH": 50,  # sources claimed per look
+        "SYNC_LEASE_SECONDS": 300,  # a claimed source whose scheduler died is read again after
+        "SYNC_TIMEOUT_SECONDS": 20,
+        "SYNC_POLL_MINUTES": 30,  # a new source's poll interval
+        # A read that would cancel more than this share of a source's future bookings (or
+        # empties a source that had some) is held for review.
+        "SYNC_MASS_CANCEL_SHARE": 0.5,
+        "SYNC_FAILING_AFTER": 3,  # failed reads in a row before a source counts as failing
     }
 
 
@@ -94,11 +109,25 @@ def load(app: Flask, test_config: dict[str, Any] | None) -> None:
     app.config.from_prefixed_env(prefix="CALENDAR_APP")
     if test_config:
         app.config.from_mapping(test_config)
+    if not app.config["SOURCE_SECRET_KEY"]:
+        app.config["SOURCE_SECRET_KEY"] = app.config["SECRET_KEY"] or _instance_key(
+            Path(app.instance_path) / "source-secret.key"
+        )
     if not app.config["SECRET_KEY"]:
         # A per-process key keeps the embedded default working; production sets one so that
         # sessions survive restarts and several workers agree.
         app.config["SECRET_KEY"] = secrets.token_hex(32)
     validate(app.config)
+
+
+def _instance_key(path: Path) -> str:
+    """The embedded default's key for sealed source secrets: made once, kept on disk, so
+    that sources still work after a restart (sessions, by contrast, may end)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_hex(32))
+    return path.read_text().strip()
 
 
 def validate(config: dict[str, Any]) -> None:
@@ -142,6 +171,12 @@ def validate(config: dict[str, Any]) -> None:
         "OIDC_TIMEOUT_SECONDS",
         "SCHEDULER_DISPATCH_SECONDS",
         "REMINDER_LEASE_SECONDS",
+        "SYNC_SECONDS",
+        "SYNC_BATCH",
+        "SYNC_LEASE_SECONDS",
+        "SYNC_TIMEOUT_SECONDS",
+        "SYNC_POLL_MINUTES",
+        "SYNC_FAILING_AFTER",
     ):
         if not isinstance(config[key], int) or isinstance(config[key], bool) or config[key] <= 0:
             raise ConfigError(f"CALENDAR_APP_{key} must be a positive whole number")
@@ -152,6 +187,9 @@ def validate(config: dict[str, Any]) -> None:
     config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=config["SESSION_LIFETIME_HOURS"])
     if config["SCHEDULER"] not in ("off", "embedded"):
         raise ConfigError("CALENDAR_APP_SCHEDULER must be 'off' or 'embedded'")
+    share = config["SYNC_MASS_CANCEL_SHARE"]
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share < 1:
+        raise ConfigError("CALENDAR_APP_SYNC_MASS_CANCEL_SHARE must be a number from 0 to 0.99")
     _validate_public_url(config)
     _validate_oidc(config)
     _validate_twilio(config)

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -104,19 +105,116 @@ class Provider(Base):
 BUILTIN_SOURCE = "builtin"
 
 
+class SourceState(enum.StrEnum):
+    """A synced source's health, as shown to the person, caregivers and administrators."""
+
+    NEW = "new"  # not read yet
+    OK = "ok"  # the last read was applied
+    STALE = "stale"  # the last read failed (or was discarded): the last good data is shown
+    FAILING = "failing"  # several reads in a row failed
+    HELD = "held"  # a read that would cancel many bookings waits for review
+
+
 class Source(Base):
-    """One delivery channel of a unit's bookings; ``builtin`` holds the native ones."""
+    """One delivery channel of a unit's bookings; ``builtin`` holds the native ones.
+
+    A file source (``person_id`` empty) is shared by uploads for any person; a synced
+    source (``person_id`` set) is one person's calendar in a provider's system, read on a
+    schedule by its adapter.
+    """
 
     __tablename__ = "source"
-    __table_args__ = (UniqueConstraint("provider_id", "name"),)
+    __table_args__ = (
+        # Names are unique per unit among shared sources, and per unit and person among
+        # synced ones (partial indexes: NULLs would not count as equal in PostgreSQL).
+        Index(
+            "uq_source_shared_name",
+            "provider_id",
+            "name",
+            unique=True,
+            sqlite_where=text("person_id IS NULL"),
+            postgresql_where=text("person_id IS NULL"),
+        ),
+        Index(
+            "uq_source_person_name",
+            "provider_id",
+            "person_id",
+            "name",
+            unique=True,
+            sqlite_where=text("person_id IS NOT NULL"),
+            postgresql_where=text("person_id IS NOT NULL"),
+        ),
+        Index("ix_source_due", "next_due_utc"),
+        Index("ix_source_person", "person_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     provider_id: Mapped[int] = mapped_column(ForeignKey("provider.id"))
     name: Mapped[str] = mapped_column(String(100))
     adapter: Mapped[str] = mapped_column(String(20))
     last_read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    # The adapter's settings that are not secret, as JSON (e.g. a URL's host for display).
+    settings: Mapped[str] = mapped_column(Text, default="{}")
+    # Secret settings (a calendar URL with its token, a password) encrypted as one Fernet
+    # token; never shown back. A password may instead be named by environment variable.
+    secrets: Mapped[str] = mapped_column(Text, default="")
+    poll_minutes: Mapped[int] = mapped_column(Integer, default=30)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    state: Mapped[SourceState] = mapped_column(_enum(SourceState), default=SourceState.NEW)
+    last_attempt_utc: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_success_utc: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error_utc: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error_code: Mapped[str] = mapped_column(String(40), default="")
+    last_error_message: Mapped[str] = mapped_column(String(300), default="")
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # in a row
+    next_due_utc: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A scheduler's claim: no other takes the source until it ends (or the claim expires).
+    claimed_until_utc: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str] = mapped_column(String(64), default="")
+    # The adapter's sync cursor (ETag, Last-Modified, a sync token) as JSON.
+    cursor: Mapped[str] = mapped_column(Text, default="")
+    # The fingerprint of a read someone discarded on review: the same read is not held again.
+    discarded_hash: Mapped[str] = mapped_column(String(64), default="")
+    created_utc: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(200), default="")
 
     provider: Mapped[Provider] = relationship(back_populates="sources")
+
+
+class ReviewState(enum.StrEnum):
+    PENDING = "pending"
+    APPLIED = "applied"
+    DISCARDED = "discarded"
+    SUPERSEDED = "superseded"  # a later read was applied without needing review
+
+
+class SourceReview(Base):
+    """A read held back because it would cancel too many of a source's future bookings.
+
+    ``payload`` is the read itself (our own dataclasses as JSON), so that applying it
+    later needs no second fetch.
+    """
+
+    __tablename__ = "source_review"
+    __table_args__ = (Index("ix_source_review_person", "person_id", "state"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("source.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    state: Mapped[ReviewState] = mapped_column(_enum(ReviewState))
+    created_utc: Mapped[datetime] = mapped_column(UTCDateTime)
+    read_utc: Mapped[datetime] = mapped_column(UTCDateTime)
+    read_hash: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)
+    future_before: Mapped[int] = mapped_column(Integer)  # future bookings stored
+    would_cancel: Mapped[int] = mapped_column(Integer)
+    would_add: Mapped[int] = mapped_column(Integer)
+    would_update: Mapped[int] = mapped_column(Integer)
+    decided_utc: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str] = mapped_column(String(200), default="")
+
+    source: Mapped[Source] = relationship()
 
 
 class Booking(Base):

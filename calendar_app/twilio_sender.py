@@ -61,9 +61,7 @@ class TwilioSender:
             message = self.client.messages.create(**options)
         except TwilioRestException as exc:
             code = exc.code or exc.status
-            permanent = code in PERMANENT_CODES or (
-                400 <= exc.status < 500 and exc.status != 429
-            )
+            permanent = code in PERMANENT_CODES or (400 <= exc.status < 500 and exc.status != 429)
             raise SmsError(str(code), str(exc.msg), permanent=permanent) from None
         except (TwilioException, OSError) as exc:
             raise SmsError("network", type(exc).__name__, permanent=False) from None

@@ -73,7 +73,81 @@ def a_reminder_rule(session, world: World) -> dict[str, Any]:
     return {"rule_id": rule.id}
 
 
+def a_personal_source(session, world: World) -> dict[str, Any]:
+    """One of the person's own calendars, at an address the fetch refuses at once."""
+    from calendar_app import sealing
+    from calendar_app.models import ProviderKind, Source
+    from calendar_app.services.directory import get_or_add_provider
+
+    unit = get_or_add_provider(session, "Min kalender", ProviderKind.PERSONAL)
+    source = Source(
+        provider_id=unit.id,
+        person_id=world.person_id,
+        name="Jobbet",
+        adapter="ics_url",
+        settings='{"display": "https://192.0.2.10/…"}',
+        secrets=sealing.seal({"url": "https://192.0.2.10/x.ics"}, "test-secret"),
+    )
+    session.add(source)
+    session.commit()
+    return {"source_id": source.id}
+
+
+def a_held_read(session, world: World) -> dict[str, Any]:
+    from calendar_app.domain.bookings import ReadResult, read_to_json
+    from calendar_app.models import ReviewState, SourceReview
+
+    names = a_personal_source(session, world)
+    at = datetime(2026, 11, 23, tzinfo=UTC)
+    review = SourceReview(
+        source_id=names["source_id"],
+        person_id=world.person_id,
+        state=ReviewState.PENDING,
+        created_utc=at,
+        read_utc=at,
+        read_hash="0" * 64,
+        payload=read_to_json(ReadResult(bookings=())),
+        future_before=2,
+        would_cancel=2,
+        would_add=0,
+        would_update=0,
+    )
+    session.add(review)
+    session.commit()
+    return {**names, "review_id": review.id}
+
+
+SOURCE_READERS = {"person": OK, "helper_settings": AUDIT, "admin": AUDIT}
+BLOCKED_URL = {"url": "https://192.0.2.10/x.ics", "name": "Jobbet"}
+
 MATRIX: dict[str, Case] = {
+    "sources.page": Case("GET", path(P + "/sources"), SOURCE_READERS),
+    # The address is refused (a documentation network): the answer is a redirect either way.
+    "sources.add": Case(
+        "POST",
+        path(P + "/sources"),
+        {**SETTINGS_WRITERS, "admin": OK},
+        form=lambda w: BLOCKED_URL,
+    ),
+    "sources.remove": Case(
+        "POST",
+        path(P + "/sources/{source_id}/remove"),
+        {**SETTINGS_WRITERS, "admin": OK},
+        prepare=a_personal_source,
+    ),
+    "sources.sync_now": Case(
+        "POST", path(P + "/sources/{source_id}/sync"), SOURCE_READERS, prepare=a_personal_source
+    ),
+    "sources.review": Case(
+        "GET", path(P + "/reviews/{review_id}"), SOURCE_READERS, prepare=a_held_read
+    ),
+    "sources.admin_list": Case("GET", path("/admin/sources"), {"admin": OK}),
+    "sources.admin_pause": Case(
+        "POST",
+        path("/admin/sources/{source_id}/pause"),
+        {"admin": OK},
+        prepare=a_personal_source,
+    ),
     "health.healthz": Case("GET", path("/healthz"), EVERYONE),
     "auth.login": Case("GET", path("/login"), EVERYONE),
     "auth.logout": Case("POST", path("/logout"), EVERYONE, ends_at_login=True),

@@ -3,7 +3,9 @@ redirects, timeouts, and pages that are not calendars."""
 
 from __future__ import annotations
 
+import base64
 import gzip
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -14,10 +16,22 @@ from werkzeug.wrappers import Request, Response
 
 from calendar_app.providers import ProviderError
 from calendar_app.providers.ics_url import fetch, http_url
+from calendar_app.providers.netguard import PUBLIC_ONLY, AddressPolicy
 from tests.helpers import event, vcalendar
 
+# The test server is on loopback, which only an administrator's allow-list opens.
+LOCAL = AddressPolicy(frozenset({"127.0.0.1"}))
 CALENDAR = vcalendar(event("a", ":20261202T090000Z", ":20261202T100000Z", summary="Samtal"))
 ETAG = '"v1"'
+BASIC = "Basic " + base64.b64encode(b"alva:hemligt").decode()
+
+
+def drip() -> Iterator[bytes]:
+    """A body that never ends, each byte well within any per-read timeout."""
+    yield b"BEGIN:VCALENDAR\r\n"
+    for _ in range(200):
+        time.sleep(0.05)
+        yield b"X"
 
 
 class Quiet(WSGIRequestHandler):
@@ -60,6 +74,17 @@ class Provider:
         if path == "/slow":
             time.sleep(2)
             return Response(CALENDAR, mimetype="text/calendar")
+        if path == "/private":
+            if request.headers.get("Authorization") != BASIC:
+                return Response(status=401, headers={"WWW-Authenticate": 'Basic realm="cal"'})
+            return Response(CALENDAR, mimetype="text/calendar")
+        if path == "/private-moved":
+            return Response(status=302, headers={"Location": "/private"})
+        if path == "/away":
+            port = request.host.rsplit(":", 1)[1]
+            return Response(status=302, headers={"Location": f"http://localhost:{port}/cal.ics"})
+        if path == "/drip":
+            return Response(drip(), mimetype="text/calendar")
         if path == "/big.ics":
             return Response(b"BEGIN:VCALENDAR\r\n" + b"X" * 300_000, mimetype="text/calendar")
         return Response(status=404)
@@ -77,6 +102,7 @@ def provider() -> Iterator[tuple[str, Provider]]:
 
 
 def get(url: str, **kw):
+    kw.setdefault("policy", LOCAL)
     return fetch(url, default_zone="Europe/Stockholm", max_bytes=100_000, **kw)
 
 
@@ -129,3 +155,89 @@ def test_an_unreachable_server_and_a_bad_address_are_refused():
         get(f"http://127.0.0.1:{free_port()}/cal.ics")
     with pytest.raises(ProviderError, match="source.url"):
         get("ftp://example.se/cal.ics")
+
+
+def test_basic_auth_goes_to_the_calendars_host_and_not_where_it_redirects(provider):
+    base, app = provider
+    both = AddressPolicy.from_setting("127.0.0.1 localhost")
+
+    assert get(f"{base}/private-moved", auth=("alva", "hemligt"), policy=both).read.bookings
+    assert app.seen[-1]["Authorization"] == BASIC
+    with pytest.raises(ProviderError, match="source.http"):
+        get(f"{base}/private")  # without credentials: 401
+
+    get(f"{base}/away", auth=("alva", "hemligt"), policy=both)
+    assert app.seen[-2]["Authorization"] == BASIC
+    assert "Authorization" not in app.seen[-1]  # localhost is another host
+
+
+def test_credentials_in_the_address_are_refused_and_never_repeated(provider):
+    base, _ = provider
+    with pytest.raises(ProviderError) as refused:
+        get(base.replace("http://", "http://alva:hemligt@") + "/cal.ics")
+    assert refused.value.code == "source.url"
+    assert "hemligt" not in str(refused.value) and "user name and password" in str(refused.value)
+
+
+def test_no_refusal_repeats_the_secret_part_of_the_address(provider):
+    from tests.oidc_broker import free_port
+
+    secret = "private-0123abcdef"
+    cases = [
+        (f"{provider[0]}/{secret}/basic.ics", LOCAL, "source.http"),
+        (f"{provider[0]}/{secret}/basic.ics", PUBLIC_ONLY, "source.address_blocked"),
+        (f"http://127.0.0.1:{free_port()}/{secret}/basic.ics", LOCAL, "source.unreachable"),
+        (f"ftp://example.se/{secret}/basic.ics", LOCAL, "source.url"),
+    ]
+    for url, policy, code in cases:
+        with pytest.raises(ProviderError) as refused:
+            get(url, policy=policy)
+        assert refused.value.code == code
+        assert secret not in str(refused.value)
+
+
+def test_a_server_that_drips_its_body_is_cut_off_at_three_timeouts(provider):
+    base, _ = provider
+    started = time.monotonic()
+
+    with pytest.raises(ProviderError) as refused:
+        get(f"{base}/drip", timeout=0.2)
+
+    assert refused.value.code == "source.timeout"
+    assert time.monotonic() - started < 1.5
+
+
+@pytest.fixture
+def header_dripper() -> Iterator[str]:
+    """A server that sends one more header line every 50 ms and never ends them."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(5)
+    stop = threading.Event()
+
+    def serve() -> None:
+        try:
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\n")
+                while not stop.wait(0.05):
+                    conn.sendall(b"X-Drip: a\r\n")
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    thread.join(timeout=5)
+    listener.close()
+
+
+def test_a_server_that_drips_its_headers_is_cut_off_at_three_timeouts(header_dripper):
+    started = time.monotonic()
+
+    with pytest.raises(ProviderError) as refused:
+        get(f"{header_dripper}/cal.ics", timeout=0.2)
+
+    assert refused.value.code == "source.timeout"
+    assert time.monotonic() - started < 1.5

@@ -15,6 +15,8 @@ import recurring_ical_events
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from calendar_app import sealing
+from calendar_app.domain.bookings import ReadResult, read_to_json
 from calendar_app.domain.errors import DomainError
 from calendar_app.models import (
     AuditEvent,
@@ -25,6 +27,10 @@ from calendar_app.models import (
     Person,
     PersonPreferences,
     PersonTimeWindow,
+    ProviderKind,
+    ReviewState,
+    Source,
+    SourceReview,
     TimeWindowKind,
     UnitConsent,
     User,
@@ -34,6 +40,7 @@ from calendar_app.services import erasure
 from calendar_app.services.access import Actor
 from calendar_app.services.accounts import check_session, log_in
 from calendar_app.services.calendar import local_midnight, merged_calendar, read_calendar
+from calendar_app.services.directory import get_or_add_provider
 from calendar_app.services.erasure import delete_person
 from calendar_app.services.export import export_person_data, export_person_ics
 from calendar_app.services.settings import invite_helper, set_unit_consent
@@ -44,6 +51,8 @@ SE = ZoneInfo("Europe/Stockholm")
 FIRST_DAY, END_DAY = date(2026, 11, 1), date(2027, 2, 1)
 PERSON_TABLES = (
     Booking,
+    Source,
+    SourceReview,
     PersonPreferences,
     PersonTimeWindow,
     UnitConsent,
@@ -159,6 +168,9 @@ def scene(session: Session, now: datetime) -> Scene:
         (Actor.operator(), world.other_person_id),
     ):
         read_calendar(session, reader, person_id, FIRST_DAY, END_DAY, now=now, max_days=100)
+    secret_url = "https://calendar.example.se/private-5e3b1c9d/basic.ics"
+    for person in (alva, bo):
+        _synced_source(session, person.id, secret_url, now)
     token = log_in(session, "person", PASSWORD, now=now)
     log_in(session, "other_person", PASSWORD, now=now)
     invitation = session.scalars(
@@ -167,7 +179,43 @@ def scene(session: Session, now: datetime) -> Scene:
     assert invitation is not None
     token_hashes = list(session.scalars(select(UserSession.token_hash)))
     session.commit()
-    return Scene(world=world, token=token, secrets=[cheap_hash(), invitation, token, *token_hashes])
+    return Scene(
+        world=world,
+        token=token,
+        secrets=[cheap_hash(), invitation, token, *token_hashes, secret_url, "private-5e3b1c9d"],
+    )
+
+
+def _synced_source(session: Session, person_id: int, url: str, now: datetime) -> None:
+    """One of the person's own calendars (its address sealed) with a change held for review."""
+    unit = get_or_add_provider(session, "Min kalender", ProviderKind.PERSONAL)
+    source = Source(
+        provider_id=unit.id,
+        person_id=person_id,
+        name="Jobbet",
+        adapter="ics_url",
+        settings='{"display": "https://calendar.example.se/…"}',
+        secrets=sealing.seal({"url": url}, "test-secret"),
+        created_utc=now,
+    )
+    session.add(source)
+    session.flush()
+    session.add(
+        SourceReview(
+            source_id=source.id,
+            person_id=person_id,
+            state=ReviewState.PENDING,
+            created_utc=now,
+            read_utc=now,
+            read_hash="f" * 64,
+            payload=read_to_json(ReadResult(bookings=())),
+            future_before=3,
+            would_cancel=3,
+            would_add=0,
+            would_update=0,
+        )
+    )
+    session.commit()
 
 
 def counts(session: Session, person_id: int) -> dict[str, int]:
@@ -245,6 +293,13 @@ def test_the_data_export_holds_every_row_stored_about_the_person(session, now, s
     assert len(data["care_relationships"]) == stored["care_relationship"] == 2
     assert len(data["import_runs"]) == stored["import_run"] == 3
     assert len(data["time_windows"]) == 1
+    [source] = data["sources"]
+    assert (source["unit"], source["name"], source["address"]) == (
+        "Min kalender",
+        "Jobbet",
+        "https://calendar.example.se/…",
+    )
+    assert [r["would_cancel"] for r in source["changes_held_for_review"]] == [3]
     assert data["preferences"]["home_address"] == "Storgatan 1"
     (account,) = data["accounts"]
     assert account["username"] == "person" and len(account["sessions"]) == 1

@@ -152,6 +152,7 @@ def test_the_embedded_scheduler_starts_once_with_the_first_request(app, client):
         assert {job.id for job in scheduler.get_jobs()} == {
             "send_due_reminders",
             "extend_reminder_horizon",
+            "sync_due_sources",
         }
         assert all(job.max_instances == 1 and job.coalesce for job in scheduler.get_jobs())
     finally:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,3 +68,51 @@ class ReadResult:
     skipped: tuple[SkippedEvent, ...] = field(default_factory=tuple)
     complete: bool = True
     cancel_only: bool = False
+
+
+def read_to_json(read: ReadResult) -> str:
+    """A read as JSON (to hold it for review); :func:`read_from_json` gives it back exactly."""
+    return json.dumps(
+        {
+            "complete": read.complete,
+            "cancel_only": read.cancel_only,
+            "bookings": [
+                {f.name: _plain(getattr(b, f.name)) for f in dataclasses.fields(b)}
+                for b in read.bookings
+            ],
+            "skipped": [dataclasses.asdict(s) for s in read.skipped],
+        },
+        ensure_ascii=False,
+        sort_keys=True,
+    )
+
+
+def read_from_json(text: str) -> ReadResult:
+    data = json.loads(text)
+    return ReadResult(
+        bookings=tuple(
+            IncomingBooking(**{name: _typed(name, value) for name, value in item.items()})
+            for item in data["bookings"]
+        ),
+        skipped=tuple(SkippedEvent(**item) for item in data["skipped"]),
+        complete=data["complete"],
+        cancel_only=data["cancel_only"],
+    )
+
+
+_DATETIMES = {"start_utc", "end_utc", "range_start_utc", "range_end_utc", "last_modified_utc"}
+_DATES = {"start_date", "end_date"}
+
+
+def _plain(value: object) -> object:
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def _typed(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name in _DATETIMES:
+        return datetime.fromisoformat(str(value))
+    if name in _DATES:
+        return date.fromisoformat(str(value))
+    return value

@@ -93,6 +93,11 @@ def plan_read(stored: Sequence[StoredBooking], read: ReadResult, *, now: datetim
     return plan
 
 
+def still_to_come(booking: StoredBooking, now: datetime) -> bool:
+    """Whether a read could still cancel (part of) the booking: not cancelled, not past."""
+    return _cancel_for(booking, now) is not None
+
+
 def _cancel_for(booking: StoredBooking, now: datetime) -> Cancel | None:
     """How to cancel a booking without rewriting the past; None if it is all in the past."""
     if booking.cancelled:

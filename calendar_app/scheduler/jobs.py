@@ -22,7 +22,6 @@ from calendar_app.sms import SmsSender
 log = logging.getLogger(__name__)
 
 
-
 def send_due_reminders(app: Flask, clock: Callable[[], datetime] = now_utc) -> int:
     """Send every reminder that is due (the dispatch job)."""
     sender: SmsSender = app.extensions["sms_sender"]
@@ -51,6 +50,20 @@ def extend_reminder_horizon(app: Flask, clock: Callable[[], datetime] = now_utc)
     return len(people)
 
 
+def sync_due_sources(app: Flask, clock: Callable[[], datetime] = now_utc) -> int:
+    """Read every source that is due (the sync job); failures are recorded per source."""
+    from calendar_app.services import sync
+
+    worker = app.extensions.setdefault("sync_worker", sync.worker_name())
+    outcomes = sync.sync_due(
+        app.extensions["session_factory"],
+        sync.SyncPolicy.from_config(app.config),
+        worker=worker,
+        clock=clock,
+    )
+    return len(outcomes)
+
+
 def build(app: Flask, scheduler: BaseScheduler, clock: Callable[[], datetime]) -> BaseScheduler:
     """Add the jobs: each at most one instance at a time, missed runs coalesced."""
     common = {"max_instances": 1, "coalesce": True, "replace_existing": True}
@@ -60,6 +73,15 @@ def build(app: Flask, scheduler: BaseScheduler, clock: Callable[[], datetime]) -
         seconds=app.config["SCHEDULER_DISPATCH_SECONDS"],
         args=(app, clock),
         id="send_due_reminders",
+        next_run_time=clock(),
+        **common,
+    )
+    scheduler.add_job(
+        sync_due_sources,
+        "interval",
+        seconds=app.config["SYNC_SECONDS"],
+        args=(app, clock),
+        id="sync_due_sources",
         next_run_time=clock(),
         **common,
     )

@@ -43,6 +43,7 @@ class Actor:
         return cls(user_id=None, role=None, label="operator (command line)")
 
 
+PERSONAL_KIND = "personal"
 LEVEL_ORDER = {ViewLevel.BUSY: 0, ViewLevel.TIME_PLACE: 1, ViewLevel.FULL: 2}
 
 
@@ -61,8 +62,13 @@ class Access:
     hide_other_addresses: bool = False
     may_manage: bool = False
     grants: frozenset[str] = field(default_factory=frozenset)
+    # Only the person sees their own calendars (work, school) in detail; to everyone
+    # else those events are busy time.
+    sees_personal: bool = False
 
-    def level_for(self, provider_id: int) -> ViewLevel:
+    def level_for(self, provider_id: int, provider_kind: str = "") -> ViewLevel:
+        if provider_kind == PERSONAL_KIND and not self.sees_personal:
+            return ViewLevel.BUSY
         if self.own_provider_id is not None and provider_id == self.own_provider_id:
             return ViewLevel.FULL
         return self.other_level
@@ -170,7 +176,9 @@ def _decide(
     if actor.role == Role.PERSON:
         if actor.person_id != person.id:
             return None
-        return Access(person_id=person.id, other_level=ViewLevel.FULL, may_manage=True)
+        return Access(
+            person_id=person.id, other_level=ViewLevel.FULL, may_manage=True, sees_personal=True
+        )
     if actor.role == Role.HELPER:
         return _helper_access(session, actor, person, action, now)
     if actor.role == Role.CAREGIVER and actor.provider_id is not None:

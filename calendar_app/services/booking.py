@@ -138,7 +138,7 @@ def _existing(
     ):
         shown = redact(
             occ,
-            access.level_for(occ.provider_id),
+            access.level_for(occ.provider_id, occ.provider_kind),
             show_address=access.shows_address_of(occ.provider_id),
         )
         visits.append(
@@ -458,7 +458,7 @@ def consolidation_review(
     ):
         shown = redact(
             occ,
-            access.level_for(occ.provider_id),
+            access.level_for(occ.provider_id, occ.provider_kind),
             show_address=access.shows_address_of(occ.provider_id),
         )
         provider = providers[occ.provider_id]

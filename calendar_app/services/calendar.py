@@ -6,7 +6,7 @@ import dataclasses
 import threading
 from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +20,7 @@ from calendar_app.domain.merge import Occurrence, mark_overlaps, merge_sources
 from calendar_app.domain.recurrence import expand, key_to_iso
 from calendar_app.models import Booking, Person, Provider, Role, Source, ViewLevel
 from calendar_app.services.access import BUSY_LOOKUP, Access, AccessDenied, Actor, authorize
+from calendar_app.services.source_health import SourceWarning, source_warnings
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class CalendarView:
     first_day: date
     end_day: date  # exclusive
     occurrences: list[Occurrence]
+    # Sources whose bookings may be out of date ("could not be fetched since 10.42").
+    source_warnings: list[SourceWarning] = field(default_factory=list)
 
 
 def check_range(first_day: date, end_day: date, max_days: int) -> None:
@@ -292,7 +295,9 @@ def redact(occ: Occurrence, level: ViewLevel, *, show_address: bool = True) -> O
 def _visible(occurrences: list[Occurrence], access: Access) -> list[Occurrence]:
     shown = [
         redact(
-            o, access.level_for(o.provider_id), show_address=access.shows_address_of(o.provider_id)
+            o,
+            access.level_for(o.provider_id, o.provider_kind),
+            show_address=access.shows_address_of(o.provider_id),
         )
         for o in occurrences
     ]
@@ -330,6 +335,7 @@ def read_calendar(
     occurrences = merged_calendar(
         session, person_id, first_day, end_day, zone=zone, max_days=max_days
     )
+    warnings = source_warnings(session, person_id, include_personal=access.sees_personal)
     session.commit()
     return CalendarView(
         person_id=person.id,
@@ -339,6 +345,7 @@ def read_calendar(
         first_day=first_day,
         end_day=end_day,
         occurrences=_visible(occurrences, access),
+        source_warnings=warnings,
     )
 
 
@@ -420,7 +427,7 @@ def read_booking(
     session.commit()
     return BookingDetail(
         booking=booking,
-        level=access.level_for(booking.provider_id),
+        level=access.level_for(booking.provider_id, booking.provider.kind.value),
         show_address=access.shows_address_of(booking.provider_id),
         start=start,
         end=end,

@@ -92,7 +92,11 @@ def get_or_add_provider(session: Session, name: str, kind: ProviderKind | None) 
 def builtin_source(session: Session, provider: Provider) -> Source:
     """The unit's own source for bookings made here, created if it is missing; no commit."""
     source = session.scalars(
-        select(Source).where(Source.provider_id == provider.id, Source.name == BUILTIN_SOURCE)
+        select(Source).where(
+            Source.provider_id == provider.id,
+            Source.name == BUILTIN_SOURCE,
+            Source.person_id.is_(None),
+        )
     ).first()
     if source is None:
         source = Source(provider_id=provider.id, name=BUILTIN_SOURCE, adapter="native")
@@ -107,7 +111,9 @@ def get_or_add_source(session: Session, provider: Provider, name: str, adapter: 
     if name == BUILTIN_SOURCE:
         raise DomainError("source.builtin", "the built-in source holds native bookings only")
     source = session.scalars(
-        select(Source).where(Source.provider_id == provider.id, Source.name == name)
+        select(Source).where(
+            Source.provider_id == provider.id, Source.name == name, Source.person_id.is_(None)
+        )
     ).first()
     if source is None:
         source = Source(provider_id=provider.id, name=name[:100], adapter=adapter)

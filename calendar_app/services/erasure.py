@@ -34,6 +34,8 @@ from calendar_app.models import (
     Reminder,
     ReminderRule,
     ReminderSettings,
+    Source,
+    SourceReview,
     UnitConsent,
     User,
     UserSession,
@@ -60,6 +62,8 @@ class DeletionReport:
     care_relationships: int
     helper_grants: int
     import_runs: int
+    source_reviews: int
+    sources: int
     sessions_ended: int
     accounts_scrubbed: int
     login_failures: int
@@ -78,6 +82,10 @@ _PERSON_ROWS: tuple[tuple[str, Any], ...] = (
     ("care_relationships", CareRelationship),
     ("helper_grants", HelperGrant),
     ("import_runs", ImportRun),
+    # The person's synced sources (with their sealed addresses) and held reads; a source
+    # goes after the bookings and import runs that refer to it.
+    ("source_reviews", SourceReview),
+    ("sources", Source),
 )
 
 

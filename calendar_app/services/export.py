@@ -32,10 +32,12 @@ from calendar_app.models import (
     ReminderRule,
     ReminderSettings,
     Source,
+    SourceReview,
     UnitConsent,
     User,
     UserSession,
 )
+from calendar_app.services.source_health import settings_of
 
 PRODID = "-//Personkalendern//Export//SV"
 
@@ -127,6 +129,27 @@ IMPORT_RUN_FIELDS = (
     "unchanged",
     "skipped",
 )
+SOURCE_FIELDS = (
+    "name",
+    "adapter",
+    "poll_minutes",
+    "enabled",
+    "state",
+    "last_success_utc",
+    "last_error_utc",
+    "last_error_code",
+    "created_utc",
+)
+REVIEW_FIELDS = (
+    "state",
+    "read_utc",
+    "future_before",
+    "would_cancel",
+    "would_add",
+    "would_update",
+    "decided_utc",
+    "decided_by",
+)
 AUDIT_FIELDS = ("at_utc", "actor_label", "actor_role", "actor_unit", "action", "detail")
 
 
@@ -212,6 +235,16 @@ def export_person_data(session: Session, person_id: int, *, now: datetime) -> di
             .order_by(ImportRun.at_utc, ImportRun.id)
         )
     )
+    synced = list(
+        session.scalars(select(Source).where(Source.person_id == person_id).order_by(Source.id))
+    )
+    reviews = list(
+        session.scalars(
+            select(SourceReview)
+            .where(SourceReview.person_id == person_id)
+            .order_by(SourceReview.id)
+        )
+    )
     source_ids = {b.source_id for b in bookings} | {r.source_id for r in runs}
     sources = {s.id: s for s in session.scalars(select(Source).where(Source.id.in_(source_ids)))}
     units = _unit_names(
@@ -219,7 +252,8 @@ def export_person_data(session: Session, person_id: int, *, now: datetime) -> di
         [b.provider_id for b in bookings]
         + [c.provider_id for c in consents]
         + [r.provider_id for r in relationships]
-        + [s.provider_id for s in sources.values()],
+        + [s.provider_id for s in sources.values()]
+        + [s.provider_id for s in synced],
     )
     preferences = session.get(PersonPreferences, person_id)
     windows = session.scalars(
@@ -283,6 +317,19 @@ def export_person_data(session: Session, person_id: int, *, now: datetime) -> di
                 "skipped_detail": _skipped_detail(r.skipped_detail),
             }
             for r in runs
+        ],
+        # Where bookings are fetched from; the address itself is sealed and not exported
+        # (only its host), like a password.
+        "sources": [
+            {
+                "unit": units[s.provider_id],
+                "address": settings_of(s).get("display", ""),
+                **_fields(s, SOURCE_FIELDS),
+                "changes_held_for_review": [
+                    _fields(r, REVIEW_FIELDS) for r in reviews if r.source_id == s.id
+                ],
+            }
+            for s in synced
         ],
         "audit_log": [_fields(e, AUDIT_FIELDS) for e in audit],
     }

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from calendar_app.domain.bookings import IncomingBooking, ReadResult, SkippedEvent
 from calendar_app.domain.errors import DomainError
-from calendar_app.domain.reconcile import ABSENT, StoredBooking, content_hash, plan_read
+from calendar_app.domain.reconcile import ABSENT, Plan, StoredBooking, content_hash, plan_read
 from calendar_app.models import (
     Booking,
     BookingOrigin,
@@ -100,26 +100,68 @@ def apply_read(
     now: datetime,
 ) -> ImportSummary:
     """Apply one read to the stored bookings of (person, source); the caller commits."""
+    stored = load_stored(session, person_id, source_id)
+    plan = plan_read([s.view for s in stored.values()], read, now=now)
+    return apply_plan(
+        session,
+        person_id=person_id,
+        provider_id=provider_id,
+        source_id=source_id,
+        stored=stored,
+        plan=plan,
+        read=read,
+        now=now,
+    )
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A stored booking as the merge planner sees it, with its row to change."""
+
+    row: Booking
+    view: StoredBooking
+
+
+def load_stored(session: Session, person_id: int, source_id: int) -> dict[int, Stored]:
+    """The person's bookings from one source, by id, for :func:`plan_read`."""
     rows = session.scalars(
         select(Booking).where(Booking.person_id == person_id, Booking.source_id == source_id)
     ).all()
-    by_id = {row.id: row for row in rows}
-    stored = [
-        StoredBooking(
-            id=row.id,
-            uid=row.uid,
-            recurrence_key=row.recurrence_key,
-            content_hash=row.content_hash,
-            sequence=row.sequence,
-            cancelled=row.status == BookingStatus.CANCELLED or row.cancelled_from_utc is not None,
-            start_utc=row.start_utc,
-            range_start_utc=row.range_start_utc,
-            range_end_utc=row.range_end_utc,
-            is_series=row.recurrence_ics is not None and row.recurrence_key == "",
+    return {
+        row.id: Stored(
+            row,
+            StoredBooking(
+                id=row.id,
+                uid=row.uid,
+                recurrence_key=row.recurrence_key,
+                content_hash=row.content_hash,
+                sequence=row.sequence,
+                cancelled=row.status == BookingStatus.CANCELLED
+                or row.cancelled_from_utc is not None,
+                start_utc=row.start_utc,
+                range_start_utc=row.range_start_utc,
+                range_end_utc=row.range_end_utc,
+                is_series=row.recurrence_ics is not None and row.recurrence_key == "",
+            ),
         )
         for row in rows
-    ]
-    plan = plan_read(stored, read, now=now)
+    }
+
+
+def apply_plan(
+    session: Session,
+    *,
+    person_id: int,
+    provider_id: int,
+    source_id: int,
+    stored: dict[int, Stored],
+    plan: Plan,
+    read: ReadResult,
+    now: datetime,
+    record_unchanged: bool = True,
+) -> ImportSummary:
+    """Write a planned read; ``record_unchanged=False`` keeps no run for a read that
+    changed nothing (a scheduled poll), so polling does not grow the table."""
     if plan.add or plan.update or plan.cancel:
         calendar_changed(session, person_id)
     if plan.add:
@@ -140,19 +182,20 @@ def apply_read(
             ],
         )
     for row_id, incoming in plan.update:
-        row = by_id[row_id]
+        row = stored[row_id].row
         for name, value in _values(incoming, now).items():
             setattr(row, name, value)
     for row_id in plan.seen:
-        by_id[row_id].last_seen_utc = now
+        stored[row_id].row.last_seen_utc = now
     for cancel in plan.cancel:
-        row = by_id[cancel.id]
+        row = stored[cancel.id].row
         if cancel.from_utc is None:
             row.status = BookingStatus.CANCELLED
         else:
             row.cancelled_from_utc = cancel.from_utc
         row.content_hash = ABSENT
-    if plan.add or plan.update or plan.cancel:
+    changed = bool(plan.add or plan.update or plan.cancel)
+    if changed:
         replan(session, person_id, now=now)
     summary = ImportSummary(
         added=plan.added,
@@ -161,23 +204,24 @@ def apply_read(
         unchanged=plan.unchanged,
         skipped=read.skipped,
     )
-    session.add(
-        ImportRun(
-            source_id=source_id,
-            person_id=person_id,
-            at_utc=now,
-            complete=read.complete,
-            added=summary.added,
-            updated=summary.updated,
-            cancelled=summary.cancelled,
-            unchanged=summary.unchanged,
-            skipped=len(summary.skipped),
-            skipped_detail=json.dumps(
-                [{"uid": s.uid, "code": s.code, "reason": s.reason} for s in read.skipped],
-                ensure_ascii=False,
-            ),
+    if record_unchanged or changed or read.skipped:
+        session.add(
+            ImportRun(
+                source_id=source_id,
+                person_id=person_id,
+                at_utc=now,
+                complete=read.complete,
+                added=summary.added,
+                updated=summary.updated,
+                cancelled=summary.cancelled,
+                unchanged=summary.unchanged,
+                skipped=len(summary.skipped),
+                skipped_detail=json.dumps(
+                    [{"uid": s.uid, "code": s.code, "reason": s.reason} for s in read.skipped],
+                    ensure_ascii=False,
+                ),
+            )
         )
-    )
     return summary
 
 

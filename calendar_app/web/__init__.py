@@ -104,6 +104,7 @@ def init_app(app: Flask) -> None:
         reminders,
         rights,
         settings,
+        sources,
         webhooks,
     )
 
@@ -117,6 +118,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(rights.bp)
     app.register_blueprint(reminders.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(sources.bp)
     csrf.exempt(webhooks.bp)  # signed by Twilio instead; see webhooks._verified
     app.register_blueprint(webhooks.bp)
     from calendar_app.web import api_reminders  # noqa: F401  (adds its routes to api.bp)

@@ -130,6 +130,14 @@ def calendar(person_id: int) -> ResponseReturnValue:
             "from": first.isoformat(),
             "to": end.isoformat(),
             "occurrences": [calendar_service.occurrence_json(o, zone) for o in view.occurrences],
+            "source_warnings": [
+                {
+                    "unit": w.unit,
+                    "state": w.state,
+                    "since": w.since_utc.astimezone(zone).isoformat() if w.since_utc else None,
+                }
+                for w in view.source_warnings
+            ],
         }
     )
 

@@ -12,8 +12,10 @@ from flask_babel import get_locale
 from calendar_app.web.messages import (
     audit_action,
     clash_text,
+    error_text,
     reminder_state_text,
     rule_text,
+    source_state_text,
     suggestion_text,
 )
 
@@ -47,6 +49,16 @@ def moment(value: datetime, zone: str | None = None) -> str:
     return f"{long_date(value.astimezone(ZoneInfo(zone)).date())} {clock(value, zone)}"
 
 
+def since(value: datetime, zone: str) -> str:
+    """'10.42' today, else 'lördag 21 november kl. 10.42': when something last worked."""
+    from calendar_app.db import now_utc
+
+    local = ZoneInfo(zone)
+    if value.astimezone(local).date() == now_utc().astimezone(local).date():
+        return time_only(value, zone)
+    return moment(value, zone)
+
+
 def init_app(app: Flask) -> None:
     """Make the formatters available in templates."""
     app.jinja_env.filters["long_date"] = long_date
@@ -60,3 +72,6 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["reminder_state_text"] = reminder_state_text
     app.jinja_env.globals["clock"] = clock
     app.jinja_env.globals["time_only"] = time_only
+    app.jinja_env.globals["since"] = since
+    app.jinja_env.globals["error_text"] = error_text
+    app.jinja_env.globals["source_state_text"] = source_state_text

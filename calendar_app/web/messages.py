@@ -40,6 +40,27 @@ _MESSAGES = {
     "provider.kind_mismatch": _l("A unit with that name exists with another kind."),
     "provider.name_missing": _l("Write the name of the unit."),
     "source.builtin": _l("That source name is reserved."),
+    "source.url": _l("Write the calendar's address as https://… or webcal://…."),
+    "source.address_blocked": _l(
+        "The address leads to an internal or local network, which is not allowed."
+    ),
+    "source.unreachable": _l("The calendar's server could not be reached."),
+    "source.timeout": _l("The calendar's server did not answer in time."),
+    "source.http": _l("The calendar's server answered with an error."),
+    "source.redirects": _l("The calendar's address redirects too many times."),
+    "source.not_calendar": _l("The address gives a web page, not a calendar."),
+    "source.secret": _l("The stored address or password cannot be read; add the source again."),
+    "source.credential_unknown": _l("The password setting it names is not configured."),
+    "source.adapter_unknown": _l("The kind of source is unknown."),
+    "source.internal": _l("An unexpected error occurred while fetching."),
+    "source.poll_interval": _l("Fetch between every 5 minutes and once a day."),
+    "source.exists": _l("There is already a source with that name."),
+    "source.not_found": _l("There is no such source."),
+    "source.not_personal": _l("Only your own calendars can be removed here."),
+    "source.unit_personal": _l("Choose a care unit."),
+    "sync.discarded": _l("The latest change from the source was discarded on review."),
+    "review.decided": _l("This change has already been decided."),
+    "review.not_found": _l("There is no such change to review."),
     "consent.level": _l("Choose what the unit may see."),
     "provider.not_found": _l("There is no such unit."),
     "relationship.not_found": _l("There is no such care relationship."),
@@ -88,6 +109,8 @@ _ACTIONS = {
     "booking.read": _l("Opened one of your visits"),
     "settings.read": _l("Looked at your settings"),
     "calendar.busy_lookup": _l("Saw when you are busy, to book a first visit"),
+    "sources.read": _l("Looked at where your calendar's bookings come from"),
+    "source.review": _l("Looked at a change from a source that waits for review"),
 }
 
 
@@ -153,6 +176,19 @@ def error_text(code: str, fallback: str) -> str:
     return str(message) if message is not None else fallback
 
 
+SOURCE_STATES = {
+    "new": _l("Not fetched yet"),
+    "ok": _l("Working"),
+    "stale": _l("Could not be fetched"),
+    "failing": _l("Has failed several times"),
+    "held": _l("A change waits for review"),
+}
+
+
+def source_state_text(state: str) -> str:
+    return str(SOURCE_STATES.get(state, state))
+
+
 REMINDER_STATES = {
     "planned": _l("Planned"),
     "sending": _l("Being sent"),
@@ -197,7 +233,7 @@ def rule_text(spec: str) -> str:
 
 
 def reminder_state_text(state: str, reason: str) -> str:
-    """"Återkallad: det finns inget mobilnummer att skicka till"."""
+    """ "Återkallad: det finns inget mobilnummer att skicka till"."""
     text = str(REMINDER_STATES.get(state, state))
     if reason.startswith("retry:"):
         return f"{text}: " + gettext("a new try after a temporary error")

@@ -194,6 +194,27 @@ def _document() -> dict[str, Any]:
                                                     "$ref": "#/components/schemas/Occurrence"
                                                 },
                                             },
+                                            "source_warnings": {
+                                                "description": "sources whose bookings may "
+                                                "be out of date: stale or failing (since "
+                                                "is the last good read, null if none) or "
+                                                "held for review",
+                                                "type": "array",
+                                                "items": {
+                                                    "type": "object",
+                                                    "properties": {
+                                                        "unit": {"type": "string"},
+                                                        "state": {
+                                                            "type": "string",
+                                                            "enum": ["stale", "failing", "held"],
+                                                        },
+                                                        "since": {
+                                                            "type": ["string", "null"],
+                                                            "format": "date-time",
+                                                        },
+                                                    },
+                                                },
+                                            },
                                         },
                                     }
                                 }
