@@ -143,7 +143,13 @@ def main() -> int:
             small, large = SIZES[0], SIZES[-1]
             ratio = per_size[large]["changed"] / per_size[small]["changed"]
             scale = large / small
-            shape = "about linear" if abs(ratio / scale - 1) < 0.25 else "not linear"
+            shape = (
+                "about linear"
+                if abs(ratio / scale - 1) < 0.25
+                else "less than linear (the smallest run also pays warm-up)"
+                if ratio < scale
+                else "more than linear"
+            )
             growth.append(
                 f"- {backend.name}: {large} sources take {ratio:.1f}× the time of {small} "
                 f"({scale:.0f}× the sources): {shape} in the number of sources."
