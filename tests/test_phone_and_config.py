@@ -53,3 +53,28 @@ def test_settings_come_from_prefixed_environment_variables(monkeypatch, tmp_path
 def test_an_unknown_default_time_zone_stops_start_up(tmp_path):
     with pytest.raises(ConfigError, match="IANA"):
         create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/x.db", "DEFAULT_TIMEZONE": "Mars/Base"})
+
+
+def test_sealed_source_secrets_survive_a_restart_of_the_embedded_default(tmp_path, monkeypatch):
+    from flask import Flask
+
+    from calendar_app import config
+
+    monkeypatch.delenv("CALENDAR_APP_SECRET_KEY", raising=False)
+    monkeypatch.delenv("CALENDAR_APP_SOURCE_SECRET_KEY", raising=False)
+    keys = []
+    for _ in range(2):  # two starts of the service
+        app = Flask("restart", instance_path=str(tmp_path))
+        config.load(app, {"DATABASE_URL": "sqlite://"})
+        keys.append(app.config["SOURCE_SECRET_KEY"])
+    assert keys[0] == keys[1] and len(keys[0]) == 64
+    assert (tmp_path / "source-secret.key").stat().st_mode & 0o777 == 0o600
+    app = Flask("configured", instance_path=str(tmp_path))
+    config.load(app, {"DATABASE_URL": "sqlite://", "SECRET_KEY": "production key"})
+    assert app.config["SOURCE_SECRET_KEY"] == "production key"
+
+
+@pytest.mark.parametrize("share", [-0.1, 1, "half", True])
+def test_a_mass_cancel_share_outside_zero_to_one_stops_start_up(share):
+    with pytest.raises(ConfigError, match="SYNC_MASS_CANCEL_SHARE"):
+        create_app({"DATABASE_URL": "sqlite://", "SYNC_MASS_CANCEL_SHARE": share})
