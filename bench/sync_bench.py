@@ -87,7 +87,7 @@ def measure(backend: Backend, feeds: FeedServer, sources: int) -> dict[str, floa
                 )
                 session.add(person)
                 session.commit()
-                sync.add_source(
+                sources.add_source(
                     session,
                     Actor.operator(),
                     person_id=person.id,

@@ -299,7 +299,7 @@ def source_add(
     password_from: str,
 ) -> None:
     """Add a source for the person; it is read at the scheduler's next look."""
-    from calendar_app.services import sync
+    from calendar_app.services import sources, sync
 
     fields = {"url": url, "username": username}
     if password_from:
@@ -307,7 +307,7 @@ def source_add(
     now = now_utc()
     with _session() as session:
         person = find_person(session, pnr, today=now.date())
-        source = sync.add_source(
+        source = sources.add_source(
             session,
             Actor.operator(),
             person_id=person.id,
@@ -327,10 +327,10 @@ def source_add(
 @reports_errors
 def source_list() -> None:
     """One line per source: id, unit, person id, address, state, last success, last error."""
-    from calendar_app.services import sync
+    from calendar_app.services import sources
 
     with _session() as session:
-        for row in sync.list_sources(session):
+        for row in sources.list_sources(session):
             done = f"{row.last_success_utc:%Y-%m-%d %H:%M}Z" if row.last_success_utc else "never"
             error = f"\t{row.last_error_code}" if row.state in ("stale", "failing") else ""
             paused = " (paused)" if not row.enabled else ""

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from calendar_app.models import Booking, BookingStatus, ReviewState, Source, SourceReview
-from calendar_app.services import sync
+from calendar_app.services import sources, sync
 from calendar_app.services.access import Actor
 from tests.feeds import feed_server
 from tests.helpers import event, vcalendar
@@ -58,7 +58,7 @@ def test_the_person_adds_fetches_and_removes_her_own_calendar(client, session, w
     )
     assert "Kalendern är tillagd" in added.get_data(as_text=True)
     [source] = sources_of(session, world.person_id)
-    assert source.name == "Jobbet" and source.provider.name == sync.PERSONAL_UNIT
+    assert source.name == "Jobbet" and source.provider.name == sources.PERSONAL_UNIT
 
     fetched = client.post(
         f"/people/{world.person_id}/sources/{source.id}/sync", follow_redirects=True
@@ -98,7 +98,7 @@ def test_a_refused_address_is_explained_in_swedish_and_nothing_is_added(
 def _held(app, session, world, feeds, now) -> tuple[int, int]:
     """A unit source with two visits whose next read is empty: held for review."""
     url = feeds.set("/unit.ics", TWO)
-    source = sync.add_source(
+    source = sources.add_source(
         session,
         Actor.operator(),
         person_id=world.person_id,
@@ -214,7 +214,7 @@ def test_an_administrator_adds_a_units_source_by_personnummer_in_the_form(
 
 def test_personal_source_warnings_reach_only_the_person(app, client, session, world, feeds, now):
     url = feeds.set("/own.ics", TWO)
-    source = sync.add_source(
+    source = sources.add_source(
         session,
         Actor.operator(),
         person_id=world.person_id,

@@ -24,11 +24,11 @@ from calendar_app.models import (
     SourceState,
 )
 from calendar_app.providers import ProviderError
-from calendar_app.services import sync
+from calendar_app.services import sources, sync
 from calendar_app.services.access import Actor
 from calendar_app.services.booking import VisitDraft, check_visit, suggest_times
 from calendar_app.services.calendar import busy_lookup, read_calendar
-from calendar_app.services.source_health import source_warnings
+from calendar_app.services.source_health import settings_of, source_warnings
 from tests.feeds import FeedServer, feed_server
 from tests.helpers import add_person, event, vcalendar
 from tests.world import actor as world_actor
@@ -90,7 +90,7 @@ def policy(app) -> sync.SyncPolicy:
 
 
 def add(app, session: Session, person_id: int, url: str, unit: str | None = "Vuxenpsyk", **kw):
-    return sync.add_source(
+    return sources.add_source(
         session,
         Actor.operator(),
         person_id=person_id,
@@ -313,7 +313,7 @@ def test_an_empty_answer_after_bookings_is_held_and_can_be_discarded_or_applied(
     assert again.review_id == held.review_id, "the same pending review is refreshed"
     assert feeds.requests["/f.ics"] == 3, "no 304: a held read's ETag was not kept"
 
-    sync.decide_review(session, Actor.operator(), held.review_id, apply=False, now=clock())
+    sources.decide_review(session, Actor.operator(), held.review_id, apply=False, now=clock())
     assert stored(session, person.id) == before
     assert source_row(session, source.id).state == SourceState.STALE
     clock.later(hours=1)
@@ -325,7 +325,7 @@ def test_an_empty_answer_after_bookings_is_held_and_can_be_discarded_or_applied(
     clock.later(hours=1)
     [other] = run(app, clock)
     assert other.review_id is not None and other.review_id != held.review_id
-    sync.decide_review(session, Actor.operator(), other.review_id, apply=True, now=clock())
+    sources.decide_review(session, Actor.operator(), other.review_id, apply=True, now=clock())
     after = {r[0]: r[3] for r in stored(session, person.id)}
     assert after == {
         "v1": BookingStatus.CANCELLED,
@@ -336,7 +336,7 @@ def test_an_empty_answer_after_bookings_is_held_and_can_be_discarded_or_applied(
     }
     assert source_row(session, source.id).state == SourceState.OK
     with pytest.raises(Exception) as twice:
-        sync.decide_review(session, Actor.operator(), other.review_id, apply=True, now=clock())
+        sources.decide_review(session, Actor.operator(), other.review_id, apply=True, now=clock())
     assert getattr(twice.value, "code", "") == "review.decided"
 
 
@@ -462,8 +462,8 @@ def test_secrets_are_sealed_never_shown_and_never_logged(app, session, feeds, pe
     row = source_row(session, source.id)
     assert "secret-token" not in row.settings + row.secrets + row.name
     assert "hemligt" not in row.settings + row.secrets
-    assert sync.settings_of(row)["display"] == "http://127.0.0.1/…"
-    listed = sync.list_sources(session, person.id)
+    assert settings_of(row)["display"] == "http://127.0.0.1/…"
+    listed = sources.list_sources(session, person.id)
     session.commit()
     assert "secret-token" not in repr(listed)
     assert "secret-token" not in caplog.text and "hemligt" not in caplog.text
@@ -505,7 +505,7 @@ def test_a_personal_calendar_is_busy_time_that_nobody_else_sees(app, session, fe
         "/work.ics",
         vcalendar(event("job", ":20261201T120000Z", ":20261201T150000Z", summary="Jobbintervju")),
     )
-    sync.add_source(
+    sources.add_source(
         session,
         alva,
         person_id=world.person_id,
@@ -577,7 +577,7 @@ def test_only_the_person_may_add_a_personal_calendar_and_caregivers_only_their_u
 
     def attempt(username: str, unit: str | None) -> str:
         try:
-            sync.add_source(
+            sources.add_source(
                 session,
                 world_actor(session, username),
                 person_id=world.person_id,
@@ -621,8 +621,8 @@ def test_the_same_visit_from_a_file_and_a_source_is_shown_once_with_both_provena
         max_days=10,
     )
     [occ] = view.occurrences
-    sources = {occ.source, *(p.source for p in occ.also_from)}
-    assert sources == {"file", "webbkalender"}, "one visit, both provenances, none dropped"
+    provenances = {occ.source, *(p.source for p in occ.also_from)}
+    assert provenances == {"file", "webbkalender"}, "one visit, both provenances, none dropped"
 
 
 def test_one_run_reads_every_due_source_batch_after_batch(app, session, feeds, person, now):

@@ -12,6 +12,7 @@ from calendar_app.db import now_utc
 from calendar_app.domain.errors import DomainError
 from calendar_app.models import Person, Provider, ProviderKind, Role, Source, SourceReview
 from calendar_app.providers import ProviderError
+from calendar_app.services import sources as source_service
 from calendar_app.services import sync
 from calendar_app.services.access import AccessDenied, audit, authorize
 from calendar_app.services.directory import find_person
@@ -61,7 +62,7 @@ def page(person_id: int) -> ResponseReturnValue:
     own calendars (work, school, a phone's published calendar)."""
     person = _person_or_403(person_id)
     _check_reader(person_id)
-    rows = sync.list_sources(db(), person_id)
+    rows = source_service.list_sources(db(), person_id)
     if current_actor().person_id != person_id and current_actor().role != Role.ADMIN:
         rows = [r for r in rows if r.personal]  # a helper manages only the own calendars
     db().commit()
@@ -74,7 +75,7 @@ def add(person_id: int) -> ResponseReturnValue:
     """Add one of the person's own calendars by its published address."""
     _person_or_403(person_id)
     try:
-        sync.add_source(
+        source_service.add_source(
             db(),
             current_actor(),
             person_id=person_id,
@@ -104,7 +105,7 @@ def remove(person_id: int, source_id: int) -> ResponseReturnValue:
     """Remove one of the person's own calendars and its events."""
     _source_of(person_id, source_id)
     try:
-        sync.remove_source(db(), current_actor(), source_id, now=now_utc())
+        source_service.remove_source(db(), current_actor(), source_id, now=now_utc())
     except (DomainError, ProviderError) as exc:
         return _refused(exc, person_id)
     flash(_("The calendar is removed."), "info")
@@ -150,7 +151,9 @@ def review(person_id: int, review_id: int) -> ResponseReturnValue:
             action = request.form.get("action")
             if action not in ("apply", "discard"):
                 abort(400)
-            sync.decide_review(db(), actor, review_id, apply=action == "apply", now=now_utc())
+            source_service.decide_review(
+                db(), actor, review_id, apply=action == "apply", now=now_utc()
+            )
             flash(
                 _("The change is applied.") if action == "apply" else _("The change is discarded."),
                 "info",
@@ -158,7 +161,7 @@ def review(person_id: int, review_id: int) -> ResponseReturnValue:
             if actor.role == Role.ADMIN:
                 return redirect(url_for("sources.admin_list"))
             return redirect(url_for("sources.page", person_id=person_id))
-        view = sync.read_review(db(), actor, review_id, now=now_utc())
+        view = source_service.read_review(db(), actor, review_id, now=now_utc())
     except (DomainError, ProviderError) as exc:
         return _refused(exc, person_id)
     person = _person_or_403(person_id)
@@ -175,7 +178,7 @@ def admin_list() -> ResponseReturnValue:
     if request.method == "POST":
         try:
             person = find_person(db(), request.form.get("personnummer", ""), today=now_utc().date())
-            sync.add_source(
+            source_service.add_source(
                 db(),
                 current_actor(),
                 person_id=person.id,
@@ -198,8 +201,8 @@ def admin_list() -> ResponseReturnValue:
             db().rollback()
             flash(error_text(exc.code, exc.message), "error")
             status = 400
-    rows = sync.list_sources(db())
-    reviews = sync.pending_reviews(db())
+    rows = source_service.list_sources(db())
+    reviews = source_service.pending_reviews(db())
     units = list(
         db().scalars(
             select(Provider).where(Provider.kind != ProviderKind.PERSONAL).order_by(Provider.name)
@@ -215,7 +218,7 @@ def admin_pause(source_id: int, action: str) -> ResponseReturnValue:
     """Pause a source (its bookings stay as they are) or resume it (read at once)."""
     require_role(Role.ADMIN)
     try:
-        sync.set_enabled(db(), source_id, action == "resume", now=now_utc())
+        source_service.set_enabled(db(), source_id, action == "resume", now=now_utc())
     except DomainError:
         abort(404)
     return redirect(url_for("sources.admin_list"))
