@@ -277,6 +277,13 @@ def source_group() -> None:
 @source_group.command("add")
 @click.option("--person", "pnr", required=True, help="the person's personnummer")
 @click.option("--url", required=True, help="https:// or webcal:// address of the calendar")
+@click.option(
+    "--adapter",
+    type=click.Choice(["ics_url", "caldav"]),
+    default="ics_url",
+    show_default=True,
+    help="a published calendar (ics_url) or a CalDAV calendar or account (caldav)",
+)
 @click.option("--unit", default=None, help="the care unit's name; leave out for a personal one")
 @click.option("--kind", default=None, help="a new unit's kind: region, municipality or other")
 @click.option("--name", default="", help="the source's name (default: the address's host)")
@@ -291,6 +298,7 @@ def source_group() -> None:
 def source_add(
     pnr: str,
     url: str,
+    adapter: str,
     unit: str | None,
     kind: str | None,
     name: str,
@@ -311,7 +319,7 @@ def source_add(
             session,
             Actor.operator(),
             person_id=person.id,
-            adapter="ics_url",
+            adapter=adapter,
             fields=fields,
             unit_name=unit,
             unit_kind=parse_kind(kind) if kind else None,
