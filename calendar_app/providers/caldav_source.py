@@ -46,7 +46,7 @@ from calendar_app.providers import (
     ics,
     netguard,
 )
-from calendar_app.providers.ics_url import DEADLINE_TIMEOUTS, http_url
+from calendar_app.providers.ics_url import DEADLINE_TIMEOUTS, http_url, prepared_address
 from calendar_app.providers.netguard import PUBLIC_ONLY, AddressPolicy
 
 ADAPTER = "caldav"
@@ -90,27 +90,19 @@ def read_calendar(
     """
     target = dav_url(url)
     netguard.check_url(target, policy)
-    with netguard.deadline(timeout * DEADLINE_TIMEOUTS) as clock:
-        try:
-            result = _read(
-                target,
-                window,
-                cursor,
-                username=username,
-                password=password,
-                calendar_name=calendar_name,
-                default_zone=default_zone,
-                max_bytes=max_bytes,
-                timeout=timeout,
-                policy=policy,
-            )
-        except ProviderError:
-            if clock.expired:  # the shutdown at the deadline made it fail
-                raise _too_slow(timeout) from None
-            raise
-        if clock.expired:  # an answer may have been cut short
-            raise _too_slow(timeout)
-    return result
+    with netguard.time_limit(timeout * DEADLINE_TIMEOUTS):
+        return _read(
+            target,
+            window,
+            cursor,
+            username=username,
+            password=password,
+            calendar_name=calendar_name,
+            default_zone=default_zone,
+            max_bytes=max_bytes,
+            timeout=timeout,
+            policy=policy,
+        )
 
 
 def _read(
@@ -281,13 +273,6 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def _too_slow(timeout: float) -> ProviderError:
-    return ProviderError(
-        "source.timeout",
-        f"the server did not answer within {timeout * DEADLINE_TIMEOUTS:g} seconds",
-    )
-
-
 @contextmanager
 def _failures_as_provider_errors() -> Iterator[None]:
     """Turn what the library or the network raised into a ProviderError without the URL."""
@@ -346,24 +331,11 @@ class CalDavAdapter:
     kind = ADAPTER
 
     def prepare(self, fields: Mapping[str, str], allowed_hosts: frozenset[str]) -> Prepared:
-        url = dav_url(fields.get("url", ""))
-        netguard.check_url(url, AddressPolicy(allowed_hosts))
-        parts = urlsplit(url)
-        username, password = fields.get("username", "").strip(), fields.get("password", "")
-        if password and not username:
-            raise ProviderError("source.url", "a password needs a user name")
-        secrets = {"url": url}
-        if username:
-            secrets["username"] = username
-        if password:
-            secrets["password"] = password
-        settings = {"host": parts.hostname or ""}
+        prepared = prepared_address(dav_url(fields.get("url", "")), fields, allowed_hosts)
         calendar = fields.get("calendar", "").strip()
         if calendar:
-            settings["calendar"] = calendar
-        return Prepared(
-            settings=settings, secrets=secrets, display=f"{parts.scheme}://{parts.hostname}/…"
-        )
+            prepared.settings["calendar"] = calendar
+        return prepared
 
     def read(self, config: SourceConfig, window: Window, cursor: Mapping[str, str]) -> AdapterRead:
         url = config.secrets.get("url")

@@ -95,24 +95,17 @@ def fetch(
         headers["If-Modified-Since"] = last_modified
     client = session or netguard.guarded_session(policy)
     try:
-        with netguard.deadline(timeout * DEADLINE_TIMEOUTS) as clock:
-            try:
-                response, body = _download(
-                    client,
-                    target,
-                    headers,
-                    auth=auth,
-                    policy=policy,
-                    timeout=timeout,
-                    clock=clock,
-                    max_bytes=max_bytes,
-                )
-            except ProviderError:
-                if clock.expired:  # the shutdown at the deadline made it fail
-                    raise _too_slow(timeout) from None
-                raise
-            if clock.expired:  # the body may have been cut short
-                raise _too_slow(timeout)
+        with netguard.time_limit(timeout * DEADLINE_TIMEOUTS) as clock:
+            response, body = _download(
+                client,
+                target,
+                headers,
+                auth=auth,
+                policy=policy,
+                timeout=timeout,
+                clock=clock,
+                max_bytes=max_bytes,
+            )
     finally:
         if session is None:
             client.close()
@@ -178,13 +171,6 @@ def _download(
         ) from None
 
 
-def _too_slow(timeout: float) -> ProviderError:
-    return ProviderError(
-        "source.timeout",
-        f"the server did not answer within {timeout * DEADLINE_TIMEOUTS:g} seconds",
-    )
-
-
 def _same_origin_for_auth(old: SplitResult, new: SplitResult) -> bool:
     # As requests does: the same host and port, or an upgrade from http to https on the
     # default ports; anything else (another host, a downgrade) loses the credentials.
@@ -211,6 +197,28 @@ def _read_capped(response: requests.Response, max_bytes: int) -> bytes:
     return b"".join(parts)
 
 
+def prepared_address(
+    url: str, fields: Mapping[str, str], allowed_hosts: frozenset[str]
+) -> Prepared:
+    """A checked address with optional user name and password, sealed as secrets; only the
+    scheme and host are shown (for every adapter that reads over HTTP)."""
+    netguard.check_url(url, AddressPolicy(allowed_hosts))
+    parts = urlsplit(url)
+    secrets = {"url": url}
+    username, password = fields.get("username", "").strip(), fields.get("password", "")
+    if password and not username:
+        raise ProviderError("source.url", "a password needs a user name")
+    if username:
+        secrets["username"] = username
+    if password:
+        secrets["password"] = password
+    return Prepared(
+        settings={"host": parts.hostname or ""},
+        secrets=secrets,
+        display=f"{parts.scheme}://{parts.hostname}/…",
+    )
+
+
 class IcsUrlAdapter:
     """A published iCalendar address as a synced source.
 
@@ -222,22 +230,7 @@ class IcsUrlAdapter:
     kind = ADAPTER
 
     def prepare(self, fields: Mapping[str, str], allowed_hosts: frozenset[str]) -> Prepared:
-        url = http_url(fields.get("url", ""))
-        netguard.check_url(url, AddressPolicy(allowed_hosts))
-        parts = urlsplit(url)
-        secrets = {"url": url}
-        username, password = fields.get("username", "").strip(), fields.get("password", "")
-        if password and not username:
-            raise ProviderError("source.url", "a password needs a user name")
-        if username:
-            secrets["username"] = username
-        if password:
-            secrets["password"] = password
-        return Prepared(
-            settings={"host": parts.hostname or ""},
-            secrets=secrets,
-            display=f"{parts.scheme}://{parts.hostname}/…",
-        )
+        return prepared_address(http_url(fields.get("url", "")), fields, allowed_hosts)
 
     def read(self, config: SourceConfig, window: Window, cursor: Mapping[str, str]) -> AdapterRead:
         url = config.secrets.get("url")

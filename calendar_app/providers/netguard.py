@@ -299,6 +299,24 @@ def deadline(seconds: float) -> Iterator[Deadline]:
         clock._close()
 
 
+@contextmanager
+def time_limit(seconds: float) -> Iterator[Deadline]:
+    """:func:`deadline`, with whatever it cut short reported as ``source.timeout``."""
+    with deadline(seconds) as clock:
+        try:
+            yield clock
+        except ProviderError:
+            if clock.expired:  # the shutdown at the deadline made it fail
+                raise _too_slow(seconds) from None
+            raise
+        if clock.expired:  # an answer may have been cut short
+            raise _too_slow(seconds)
+
+
+def _too_slow(seconds: float) -> ProviderError:
+    return ProviderError("source.timeout", f"the server did not answer within {seconds:g} seconds")
+
+
 def _enrol(sock: Any) -> None:
     clock = _ACTIVE_DEADLINE.get()
     if clock is not None and sock is not None:
