@@ -279,10 +279,11 @@ def source_group() -> None:
 @click.option("--url", required=True, help="https:// or webcal:// address of the calendar")
 @click.option(
     "--adapter",
-    type=click.Choice(["ics_url", "caldav"]),
+    type=click.Choice(["ics_url", "caldav", "fhir"]),
     default="ics_url",
     show_default=True,
-    help="a published calendar (ics_url) or a CalDAV calendar or account (caldav)",
+    help="a published calendar (ics_url), a CalDAV calendar or account (caldav), or a FHIR "
+    "R4 server's base address (fhir), where the person is found by personnummer",
 )
 @click.option("--unit", default=None, help="the care unit's name; leave out for a personal one")
 @click.option("--kind", default=None, help="a new unit's kind: region, municipality or other")
@@ -292,7 +293,8 @@ def source_group() -> None:
 @click.option(
     "--password-from",
     default="",
-    help="NAME of the setting CALENDAR_APP_SOURCE_CREDENTIAL_NAME holding the password",
+    help="NAME of the setting CALENDAR_APP_SOURCE_CREDENTIAL_NAME holding the password "
+    "(for fhir without --username: a bearer token)",
 )
 @reports_errors
 def source_add(

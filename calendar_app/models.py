@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     Time,
@@ -217,6 +218,23 @@ class SourceReview(Base):
     source: Mapped[Source] = relationship()
 
 
+class Photo(Base):
+    """A picture of a practitioner as we serve it: re-encoded by us, never a provider's bytes.
+
+    Keyed by the SHA-256 of the stored bytes, so the same picture from many bookings or
+    reads is kept once; a booking names it in ``practitioner_photo``.
+    """
+
+    __tablename__ = "photo"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content_type: Mapped[str] = mapped_column(String(40))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    created_utc: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class Booking(Base):
     """A visit as received: a single event, a recurring series master, or one override.
 
@@ -255,6 +273,7 @@ class Booking(Base):
     location: Mapped[str] = mapped_column(String(500), default="")
     description: Mapped[str] = mapped_column(Text, default="")
     practitioner_name: Mapped[str | None] = mapped_column(String(200))
+    # The digest of a Photo we stored (never a provider's address).
     practitioner_photo: Mapped[str | None] = mapped_column(String(500))
     mode: Mapped[VisitMode] = mapped_column(_enum(VisitMode), default=VisitMode.IN_PERSON)
     interpreter: Mapped[bool] = mapped_column(Boolean, default=False)

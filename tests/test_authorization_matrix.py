@@ -117,6 +117,23 @@ def a_held_read(session, world: World) -> dict[str, Any]:
     return {**names, "review_id": review.id}
 
 
+def a_photo(session, world: World) -> dict[str, Any]:
+    """A practitioner photo as a read stores it."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    from calendar_app.domain.photos import reencode
+    from calendar_app.services import photos
+
+    out = BytesIO()
+    Image.new("RGB", (64, 80), "teal").save(out, "PNG")
+    photo = reencode(out.getvalue())
+    photos.store(session, [photo], datetime(2026, 11, 23, tzinfo=UTC))
+    session.commit()
+    return {"digest": photo.digest}
+
+
 SOURCE_READERS = {"person": OK, "helper_settings": AUDIT, "admin": AUDIT}
 BLOCKED_URL = {"url": "https://192.0.2.10/x.ics", "name": "Jobbet"}
 
@@ -148,6 +165,8 @@ MATRIX: dict[str, Case] = {
         {"admin": OK},
         prepare=a_personal_source,
     ),
+    # A picture of a practitioner, not of the person: anyone signed in, nothing audited.
+    "photos.show": Case("GET", path("/photos/{digest}.jpg"), SIGNED_IN, prepare=a_photo),
     "health.healthz": Case("GET", path("/healthz"), EVERYONE),
     "auth.login": Case("GET", path("/login"), EVERYONE),
     "auth.logout": Case("POST", path("/logout"), EVERYONE, ends_at_login=True),

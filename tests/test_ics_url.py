@@ -163,7 +163,7 @@ def test_basic_auth_goes_to_the_calendars_host_and_not_where_it_redirects(provid
 
     assert get(f"{base}/private-moved", auth=("alva", "hemligt"), policy=both).read.bookings
     assert app.seen[-1]["Authorization"] == BASIC
-    with pytest.raises(ProviderError, match="source.http"):
+    with pytest.raises(ProviderError, match="source.auth"):
         get(f"{base}/private")  # without credentials: 401
 
     get(f"{base}/away", auth=("alva", "hemligt"), policy=both)

@@ -3,8 +3,6 @@ calendar current on its own."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
@@ -13,7 +11,7 @@ from calendar_app.cli import main
 from calendar_app.models import Booking, Source
 from calendar_app.scheduler import jobs
 from tests.feeds import feed_server
-from tests.helpers import PNR_ALVA, add_person, event, vcalendar
+from tests.helpers import PNR_ALVA, add_person, event, vcalendar, wait_for
 
 ONE = vcalendar(event("v1", ":20261202T090000Z", ":20261202T100000Z", summary="Samtal"))
 MOVED = vcalendar(event("v1", ":20261202T130000Z", ":20261202T140000Z", summary="Samtal"))
@@ -138,18 +136,9 @@ def test_the_scheduler_keeps_the_calendar_current_on_its_own(app, session, feeds
     scheduler = jobs.build(app, BackgroundScheduler(timezone="UTC"), clock)
     scheduler.start()
     try:
-        _wait_for(lambda: starts() == [9])
+        wait_for(lambda: starts() == [9])
         feeds.set("/live.ics", MOVED)
         clock_offset["minutes"] = 10  # the poll interval has passed
-        _wait_for(lambda: starts() == [13])
+        wait_for(lambda: starts() == [13])
     finally:
         scheduler.shutdown(wait=True)
-
-
-def _wait_for(condition, seconds: float = 20.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError("the scheduler did not get there in time")

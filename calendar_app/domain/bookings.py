@@ -6,7 +6,10 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from calendar_app.domain.photos import PhotoData
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +71,13 @@ class ReadResult:
     skipped: tuple[SkippedEvent, ...] = field(default_factory=tuple)
     complete: bool = True
     cancel_only: bool = False
+    # Practitioner photos the bookings name (by digest), re-encoded, to be stored with them.
+    photos: tuple[PhotoData, ...] = field(default_factory=tuple)
 
 
 def read_to_json(read: ReadResult) -> str:
-    """A read as JSON (to hold it for review); :func:`read_from_json` gives it back exactly."""
+    """A read as JSON (to hold it for review); :func:`read_from_json` gives it back exactly,
+    but for its photos, which are stored when the read arrives, held or not."""
     return json.dumps(
         {
             "complete": read.complete,

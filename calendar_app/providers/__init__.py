@@ -43,6 +43,8 @@ class SourceConfig:
     max_bytes: int
     timeout: float
     allowed_hosts: frozenset[str] = frozenset()  # private addresses an administrator allowed
+    # The person's, for systems that find a patient by it; never shown, logged or in a URL.
+    personnummer: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)

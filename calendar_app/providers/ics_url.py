@@ -40,6 +40,9 @@ DEADLINE_TIMEOUTS = 3
 _CHUNK = 64 * 1024
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
+# HTTP Basic as (user name, password), or any requests authentication (a bearer token).
+Auth = tuple[str, str] | requests.auth.AuthBase
+
 
 @dataclass(frozen=True)
 class Fetched:
@@ -78,7 +81,7 @@ def fetch(
     timeout: float = TIMEOUT_SECONDS,
     session: requests.Session | None = None,
     policy: AddressPolicy = PUBLIC_ONLY,
-    auth: tuple[str, str] | None = None,
+    auth: Auth | None = None,
 ) -> Fetched:
     """Fetch and parse the calendar at ``url`` unless it is unchanged since the last read.
 
@@ -96,7 +99,7 @@ def fetch(
     client = session or netguard.guarded_session(policy)
     try:
         with netguard.time_limit(timeout * DEADLINE_TIMEOUTS) as clock:
-            response, body = _download(
+            response, body = download(
                 client,
                 target,
                 headers,
@@ -121,24 +124,32 @@ def fetch(
     )
 
 
-def _download(
+def download(
     client: requests.Session,
     target: str,
     headers: dict[str, str],
     *,
-    auth: tuple[str, str] | None,
+    auth: Auth | None,
     policy: AddressPolicy,
     timeout: float,
     clock: netguard.Deadline,
     max_bytes: int,
+    form: list[tuple[str, str]] | None = None,
+    too_large: str = "the calendar",
 ) -> tuple[requests.Response, bytes | None]:
-    """The final response and its body (None for 304), redirects followed and checked."""
+    """The final response and its body (None for 304), redirects followed and checked.
+
+    With ``form`` the request is a POST of it, and a redirect is refused rather than
+    followed: the form may hold what must reach only this server.
+    """
     netguard.check_url(target, policy)
     try:
         for _ in range(MAX_REDIRECTS + 1):
-            response = client.get(
+            response = client.request(
+                "POST" if form is not None else "GET",
                 target,
                 headers=headers,
+                data=form,
                 auth=auth,
                 timeout=max(min(timeout, clock.remaining()), 0.01),
                 stream=True,
@@ -146,6 +157,8 @@ def _download(
             )
             if response.is_redirect and "location" in response.headers:
                 response.close()
+                if form is not None:
+                    raise ProviderError("source.redirects", "the server redirected a search")
                 location = http_url(urljoin(target, response.headers["location"]))
                 netguard.check_url(location, policy)
                 if not _same_origin_for_auth(urlsplit(target), urlsplit(location)):
@@ -158,9 +171,13 @@ def _download(
         with response:
             if response.status_code == 304:
                 return response, None
+            if response.status_code in (401, 403):
+                raise ProviderError(
+                    "source.auth", f"the server refused access ({response.status_code})"
+                )
             if response.status_code != 200:
                 raise ProviderError("source.http", f"the server answered {response.status_code}")
-            return response, _read_capped(response, max_bytes)
+            return response, _read_capped(response, max_bytes, too_large)
     except netguard.AddressBlocked:
         raise ProviderError("source.address_blocked", netguard.BLOCKED_MESSAGE) from None
     except requests.Timeout:
@@ -183,7 +200,7 @@ def _same_origin_for_auth(old: SplitResult, new: SplitResult) -> bool:
     return (old.scheme, old_port, new.scheme, new_port) == ("http", 80, "https", 443)
 
 
-def _read_capped(response: requests.Response, max_bytes: int) -> bytes:
+def _read_capped(response: requests.Response, max_bytes: int, what: str) -> bytes:
     # The cap is applied to what arrives (after gzip), before it is all in memory.
     parts: list[bytes] = []
     size = 0
@@ -191,7 +208,7 @@ def _read_capped(response: requests.Response, max_bytes: int) -> bytes:
         size += len(chunk)
         if size > max_bytes:
             raise ProviderError(
-                "ics.too_large", f"the calendar is larger than {max_bytes // (1024 * 1024)} MB"
+                "ics.too_large", f"{what} is larger than {max_bytes // (1024 * 1024)} MB"
             )
         parts.append(chunk)
     return b"".join(parts)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from calendar_app.providers import Adapter, ProviderError
 from calendar_app.providers.caldav_source import CalDavAdapter
+from calendar_app.providers.fhir import FhirAdapter
 from calendar_app.providers.ics_url import IcsUrlAdapter
 
 ADAPTERS: dict[str, Adapter] = {
-    adapter.kind: adapter for adapter in (IcsUrlAdapter(), CalDavAdapter())
+    adapter.kind: adapter for adapter in (IcsUrlAdapter(), CalDavAdapter(), FhirAdapter())
 }
 
 

@@ -22,7 +22,7 @@ import random
 import socket
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,6 +42,7 @@ from calendar_app.models import (
 )
 from calendar_app.providers import AdapterRead, ProviderError, SourceConfig, Window
 from calendar_app.providers.registry import adapter_for
+from calendar_app.services import photos
 from calendar_app.services.imports import ImportSummary, apply_plan, load_stored
 from calendar_app.services.locking import begin_person_write
 from calendar_app.services.source_health import settings_of
@@ -179,6 +180,7 @@ class _Loaded:
     cursor: dict[str, str]
     zone: str
     poll_minutes: int
+    personnummer: str = field(default="", repr=False)
 
 
 def sync_due(
@@ -246,13 +248,13 @@ def sync_claimed(
 
 def _load(session: Session, source_id: int) -> _Loaded | None:
     row = session.execute(
-        select(Source, Person.timezone)
+        select(Source, Person.timezone, Person.personnummer)
         .join(Person, Person.id == Source.person_id)
         .where(Source.id == source_id)
     ).first()
     if row is None:
         return None
-    source, zone = row
+    source, zone, personnummer = row
     try:
         cursor = json.loads(source.cursor) if source.cursor else {}
     except ValueError:
@@ -268,6 +270,7 @@ def _load(session: Session, source_id: int) -> _Loaded | None:
         cursor={str(k): str(v) for k, v in cursor.items()} if isinstance(cursor, dict) else {},
         zone=zone,
         poll_minutes=source.poll_minutes,
+        personnummer=personnummer,
     )
 
 
@@ -288,6 +291,7 @@ def _read(loaded: _Loaded, policy: SyncPolicy, now: datetime) -> AdapterRead:
         max_bytes=policy.max_bytes,
         timeout=policy.timeout,
         allowed_hosts=policy.allowed_hosts,
+        personnummer=loaded.personnummer,
     )
     return adapter.read(config, Window(now - WINDOW_BACK, now + WINDOW_AHEAD), loaded.cursor)
 
@@ -375,6 +379,8 @@ def _apply_or_hold(
         source.enabled = False  # nothing of a deleted person's comes back
         return SyncOutcome(loaded.source_id, loaded.label, "disabled")
     read = result.read
+    if read is not None:
+        photos.store(session, read.photos, now)  # held or applied, the bookings name them
     if read is None:
         # Nothing changed: every booking still listed is confirmed as of now.
         session.execute(

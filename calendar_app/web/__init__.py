@@ -101,6 +101,7 @@ def init_app(app: Flask) -> None:
         booking,
         health,
         person,
+        photos,
         reminders,
         rights,
         settings,
@@ -119,6 +120,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(reminders.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(sources.bp)
+    app.register_blueprint(photos.bp)
     csrf.exempt(webhooks.bp)  # signed by Twilio instead; see webhooks._verified
     app.register_blueprint(webhooks.bp)
     from calendar_app.web import api_reminders  # noqa: F401  (adds its routes to api.bp)

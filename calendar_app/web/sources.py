@@ -182,11 +182,12 @@ def admin_list() -> ResponseReturnValue:
                 db(),
                 current_actor(),
                 person_id=person.id,
-                adapter="ics_url",
+                adapter=request.form.get("adapter", "ics_url"),
                 fields={
                     "url": request.form.get("url", ""),
                     "username": request.form.get("username", ""),
                     "password": request.form.get("password", ""),
+                    "token": request.form.get("token", ""),
                 },
                 unit_name=request.form.get("unit", ""),
                 unit_kind=None,
