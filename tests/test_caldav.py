@@ -1,17 +1,35 @@
 """The CalDAV adapter against a real Radicale server on 127.0.0.1: discovery, the window's
 events (a series with its override and EXDATE, all-day events), what changes between reads,
-an unchanged calendar, and every way a read can fail."""
+an unchanged calendar, and every way a read can fail, the ways only a misbehaving server
+shows (too slow, not XML, redirects, errors) against a fake DAV server beside it; and the
+real scheduler keeping a person's calendar current from Radicale."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import UTC, date, datetime
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import select
+from urllib3.util import connection as urllib3_connection
+from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
 
+from calendar_app.db import now_utc
+from calendar_app.models import Booking, BookingStatus
 from calendar_app.providers import AdapterRead, ProviderError, SourceConfig, Window
 from calendar_app.providers.caldav_source import CalDavAdapter
-from tests.helpers import event, vcalendar
+from calendar_app.providers.ics_url import DEADLINE_TIMEOUTS
+from calendar_app.scheduler import jobs
+from calendar_app.services import sources, sync
+from calendar_app.services.access import Actor
+from tests.helpers import add_person, event, vcalendar, wait_for
 from tests.oidc_broker import free_port
 from tests.radicale_server import PASSWORD, USER, Radicale, radicale_server  # noqa: F401
 
@@ -214,15 +232,6 @@ def test_a_caldav_source_keeps_a_persons_calendar_current_through_sync(
 ):
     """End to end: added as a source, read by the sync engine, then a visit is moved and
     another deleted on the server; the next round shows both."""
-    from datetime import timedelta
-
-    from sqlalchemy import select
-
-    from calendar_app.models import Booking, BookingStatus
-    from calendar_app.services import sources, sync
-    from calendar_app.services.access import Actor
-    from tests.helpers import add_person
-
     app.config["SOURCE_ALLOWED_HOSTS"] = "127.0.0.1"
     person = add_person(session, now)
     calendar = radicale.make_calendar()
@@ -256,3 +265,220 @@ def test_a_caldav_source_keeps_a_persons_calendar_current_through_sync(
     session.commit()
     assert rows["a"].start_utc.hour == 13
     assert rows["b"].status == BookingStatus.CANCELLED
+
+
+# A misbehaving DAV server: what Radicale never does.
+
+XML = "application/xml; charset=utf-8"
+Answer = Callable[[], Response]
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_request(self, *args: object, **kwargs: object) -> None:
+        pass
+
+
+class DavFake:
+    """A DAV server on 127.0.0.1 that answers each path as the test says; what it was asked."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, Answer] = {}
+        self.asked: list[tuple[str, str]] = []
+        self.base = ""
+        self.port = 0
+
+    def secret_url(self, answer: Answer) -> str:
+        """A fresh address with a secret-looking path, answered by ``answer``."""
+        path = f"/dav/hemlig-{uuid.uuid4().hex}/kalender/"
+        self.answers[path] = answer
+        return self.base + path
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        self.asked.append((request.method, request.path))
+        answer = self.answers.get(request.path)
+        response = answer() if answer else Response(status=404)
+        return response(environ, start_response)
+
+
+@pytest.fixture(scope="module")
+def dav() -> Iterator[DavFake]:
+    fake = DavFake()
+    server = make_server("127.0.0.1", 0, fake, threaded=True, request_handler=_Quiet)
+    fake.port = server.server_port
+    fake.base = f"http://127.0.0.1:{fake.port}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+def answering(status: int, body: bytes = b"", content_type: str = XML, **headers: str) -> Answer:
+    return lambda: Response(body, status=status, content_type=content_type, headers=headers)
+
+
+def dripping(every: float, times: int) -> Answer:
+    """A 207 whose head comes at once and whose body comes a byte per ``every`` seconds,
+    so no single read waits as long as the socket timeout."""
+
+    def body() -> Iterator[bytes]:
+        yield b'<?xml version="1.0" encoding="utf-8"?>\n<d:multistatus xmlns:d="DAV:">'
+        for _ in range(times):
+            time.sleep(every)
+            yield b" "
+        yield b"</d:multistatus>"
+
+    return lambda: Response(body(), status=207, content_type=XML)
+
+
+def test_a_server_that_drips_its_answer_is_cut_short_at_the_deadline(dav):
+    timeout = 0.3  # a socket timeout of 1 s (the library's least); a deadline of 0.9 s
+    url = dav.secret_url(dripping(every=0.1, times=40))
+    started = time.monotonic()
+    assert failure(url, timeout=timeout) == "source.timeout"
+    elapsed = time.monotonic() - started
+    # Cut at the deadline, not after the whole 4 s answer (which would then parse).
+    assert timeout * DEADLINE_TIMEOUTS <= elapsed < timeout * DEADLINE_TIMEOUTS + 1.0
+
+
+JUNK = {
+    "malformed_xml": answering(
+        207, b'<?xml version="1.0"?><d:multistatus xmlns:d="DAV:"><d:response><d:href>'
+    ),
+    "xml_that_is_no_multistatus": answering(
+        207, b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title/></feed>'
+    ),
+    "an_empty_multistatus": answering(207, b'<?xml version="1.0"?><d:multistatus xmlns:d="DAV:"/>'),
+    "a_web_page": answering(
+        200,
+        b"<!doctype html><html><body><h1>Logga in</h1></body></html>",
+        content_type="text/html; charset=utf-8",
+    ),
+}
+
+
+@pytest.mark.parametrize("junk", JUNK)
+def test_an_answer_that_is_not_a_dav_multistatus_is_a_protocol_failure(dav, junk):
+    assert failure(dav.secret_url(JUNK[junk])) == "source.protocol"
+
+
+@pytest.mark.parametrize("junk", JUNK)
+def test_a_confused_server_gets_no_part_of_the_address_into_the_logs(dav, junk, caplog):
+    """The path may be the secret (a calendar's private address): the library's own
+    warnings about a strange answer must not carry it either."""
+    url = dav.secret_url(JUNK[junk])
+    secret = url.split("/")[4]
+    with caplog.at_level(logging.WARNING):
+        failure(url)
+    assert [r.getMessage() for r in caplog.records if secret in r.getMessage()] == []
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+@pytest.mark.parametrize("private", ["10.0.0.1", "169.254.169.254"])
+def test_a_redirect_to_a_private_address_is_refused_before_connecting(
+    dav, monkeypatch, status, private
+):
+    """Only 127.0.0.1 is allowed; its server redirects to a private address. The stand-in
+    for the network connects such an address to 127.0.0.1, as if something answered there,
+    and records that a connection was attempted."""
+    attempted: list[str] = []
+    connect = urllib3_connection.create_connection
+
+    def recording_connect(address: tuple[str, int], *args: Any, **kwargs: Any) -> Any:
+        host, port = address
+        if host != "127.0.0.1":
+            attempted.append(host)
+            address = ("127.0.0.1", port)
+        return connect(address, *args, **kwargs)
+
+    monkeypatch.setattr(urllib3_connection, "create_connection", recording_connect)
+    target = f"http://{private}:{dav.port}/latest/meta-data/"
+    url = dav.secret_url(answering(status, Location=target))
+    assert failure(url) == "source.address_blocked"
+    assert attempted == []
+    assert all(path != "/latest/meta-data/" for _, path in dav.asked)
+
+
+def test_a_server_error_is_an_http_failure_without_the_body_it_echoed(dav):
+    path = f"/dav/hemlig-{uuid.uuid4().hex}/kalender/"
+    url = dav.base + path
+    dav.answers[path] = answering(
+        500, f"Internal error at {url} for {USER}:{PASSWORD}".encode(), content_type="text/plain"
+    )
+    with pytest.raises(ProviderError) as caught:
+        CalDavAdapter().read(config(url), WINDOW, {})
+    assert caught.value.code == "source.http"
+    assert "500" in caught.value.message
+    assert url not in caught.value.message and PASSWORD not in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {"WWW-Authenticate": 'Basic realm="kalender"'}], ids=["bare", "basic"]
+)
+def test_a_refusal_from_another_server_is_an_auth_failure(dav, headers):
+    url = dav.secret_url(answering(401, b"Unauthorized", content_type="text/plain", **headers))
+    assert failure(url) == "source.auth"
+
+
+def test_the_scheduler_keeps_a_caldav_calendar_current_on_its_own(app, session, radicale):
+    """A real APScheduler runs the sync job every second against Radicale; a visit is moved
+    and another deleted on the server, the poll interval passes, and the stored bookings
+    follow without anyone asking."""
+    app.config.update(SOURCE_ALLOWED_HOSTS="127.0.0.1", SYNC_SECONDS=1, SCHEDULER_REPLAN_MINUTES=0)
+    offset = {"minutes": 0}
+
+    def clock() -> datetime:
+        return now_utc() + timedelta(minutes=offset["minutes"])
+
+    day = f"{clock() + timedelta(days=10):%Y%m%d}"
+
+    def visit(uid: str, hour: int) -> bytes:
+        return vcalendar(event(uid, f":{day}T{hour:02d}0000Z", f":{day}T{hour + 1:02d}0000Z"))
+
+    person = add_person(session, clock())
+    calendar = radicale.make_calendar()
+    radicale.put(calendar, "a.ics", visit("a", 9))
+    radicale.put(calendar, "b.ics", visit("b", 11))
+    sources.add_source(
+        session,
+        Actor.operator(),
+        person_id=person.id,
+        adapter="caldav",
+        fields={"url": calendar, "username": USER, "password": PASSWORD},
+        unit_name="Boendestöd Växjö kommun",
+        name="planering",
+        poll_minutes=5,  # the least allowed; the clock below moves past it
+        policy=sync.SyncPolicy.from_config(app.config),
+        now=clock(),
+    )
+
+    def stored() -> dict[str, tuple[int, BookingStatus]]:
+        session.expire_all()
+        rows = {
+            b.uid: (b.start_utc.hour, b.status)
+            for b in session.scalars(select(Booking).where(Booking.person_id == person.id))
+        }
+        session.commit()
+        return rows
+
+    scheduler = jobs.build(app, BackgroundScheduler(timezone="UTC"), clock)
+    scheduler.start()
+    try:
+        wait_for(
+            lambda: (
+                stored() == {"a": (9, BookingStatus.CONFIRMED), "b": (11, BookingStatus.CONFIRMED)}
+            )
+        )
+        radicale.put(calendar, "a.ics", visit("a", 13))
+        radicale.delete(calendar, "b.ics")
+        offset["minutes"] = 10  # the poll interval has passed
+        wait_for(
+            lambda: (
+                stored() == {"a": (13, BookingStatus.CONFIRMED), "b": (11, BookingStatus.CANCELLED)}
+            )
+        )
+    finally:
+        scheduler.shutdown(wait=True)

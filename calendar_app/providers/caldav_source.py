@@ -23,13 +23,16 @@ here names more than the kind of failure.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+import caldav
 import requests
 from caldav.collection import Calendar
 from caldav.davclient import DAVClient
@@ -59,6 +62,34 @@ _CHUNK = 64 * 1024
 
 class _TooLarge(Exception):
     """An answer grew beyond the size cap while it arrived."""
+
+
+class _HideLibraryDetails(logging.Filter):
+    """The caldav library writes request paths and server answers into its log messages,
+    formatted before logging (so the arguments cannot be cleaned), on its own logger and on
+    the root logger. Its records keep their level and place; their text and traceback,
+    which may name a secret address, are left out."""
+
+    _package = str(Path(caldav.__file__).resolve().parent)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "caldav" or (
+            record.name == "root" and record.pathname.startswith(self._package)
+        ):
+            record.msg = "caldav library (%s:%s): details left out, they may name the address"
+            record.args = (Path(record.pathname).name, record.lineno)
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+_HIDE_DETAILS = _HideLibraryDetails()
+
+
+def _hide_library_details() -> None:
+    for logger in (logging.getLogger("caldav"), logging.getLogger()):
+        if _HIDE_DETAILS not in logger.filters:
+            logger.addFilter(_HIDE_DETAILS)
 
 
 def dav_url(url: str) -> str:
@@ -163,6 +194,7 @@ def _client(
     policy: AddressPolicy,
     max_bytes: int,
 ) -> DAVClient:
+    _hide_library_details()
     client = DAVClient(
         url=url,
         username=username or None,

@@ -32,7 +32,7 @@ from calendar_app.providers import (
 from calendar_app.providers.netguard import PUBLIC_ONLY, AddressPolicy
 
 ADAPTER = "ics_url"
-MAX_REDIRECTS = 3
+MAX_REDIRECTS = netguard.MAX_REDIRECTS
 TIMEOUT_SECONDS = 20.0
 # requests' timeout bounds each socket operation; a server that drips bytes is stopped by
 # this many timeouts in total.

@@ -30,12 +30,12 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -450,7 +450,29 @@ def guarded_session(policy: AddressPolicy) -> requests.Session:
             logger.addFilter(_HIDE_PATHS)
     session = requests.Session()
     session.trust_env = False  # no proxies, certificates or .netrc from the environment
+    session.max_redirects = MAX_REDIRECTS
     adapter = _GuardedAdapter(policy)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
+    # Where a library lets requests follow redirects itself, each target is checked before
+    # it is followed (requests runs response hooks first), so no connection is ever opened
+    # to a refused address; the check on the socket stays for DNS rebinding.
+    session.hooks["response"].append(_redirect_guard(policy))
     return session
+
+
+MAX_REDIRECTS = 3
+
+
+def _redirect_guard(policy: AddressPolicy) -> Callable[..., None]:
+    def check(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        if not response.is_redirect:
+            return
+        target = urljoin(response.url, response.headers.get("location", ""))
+        try:
+            check_url(target, policy)
+        except ProviderError:
+            response.close()
+            raise
+
+    return check
