@@ -279,11 +279,22 @@ def source_group() -> None:
 @click.option("--url", required=True, help="https:// or webcal:// address of the calendar")
 @click.option(
     "--adapter",
-    type=click.Choice(["ics_url", "caldav", "fhir"]),
+    type=click.Choice(["ics_url", "caldav", "fhir", "rivta"]),
     default="ics_url",
     show_default=True,
-    help="a published calendar (ics_url), a CalDAV calendar or account (caldav), or a FHIR "
-    "R4 server's base address (fhir), where the person is found by personnummer",
+    help="a published calendar (ics_url), a CalDAV calendar or account (caldav), a FHIR "
+    "R4 server's base address (fhir), or the national platform's crm:scheduling "
+    "GetSubjectOfCareSchedule endpoint (rivta); fhir and rivta find the person by personnummer",
+)
+@click.option(
+    "--logical-address",
+    default="",
+    help="rivta: the producer's logical address (the facility's HSA-id)",
+)
+@click.option(
+    "--healthcare-facility",
+    default="",
+    help="rivta: the facility's HSA-id asked for (default: the logical address)",
 )
 @click.option("--unit", default=None, help="the care unit's name; leave out for a personal one")
 @click.option("--kind", default=None, help="a new unit's kind: region, municipality or other")
@@ -307,11 +318,15 @@ def source_add(
     poll_minutes: int | None,
     username: str,
     password_from: str,
+    logical_address: str,
+    healthcare_facility: str,
 ) -> None:
     """Add a source for the person; it is read at the scheduler's next look."""
     from calendar_app.services import sources, sync
 
     fields = {"url": url, "username": username}
+    if adapter == "rivta":
+        fields |= {"logical_address": logical_address, "healthcare_facility": healthcare_facility}
     if password_from:
         fields["password_from"] = password_from
     now = now_utc()

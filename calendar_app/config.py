@@ -26,6 +26,16 @@ class ConfigError(Exception):
     """A setting is missing or wrong; start-up stops with this message."""
 
 
+# The contract as published by Inera, beside the project (see ../shared/corpus/README.md);
+# a deployment sets CALENDAR_APP_RIVTA_WSDL to its own copy.
+_CONTRACT_WSDL = (
+    Path(__file__).resolve().parents[2]
+    / "shared/corpus/rivta/TD_SCHEDULING_1_1_0_R/interactions"
+    / "GetSubjectOfCareScheduleInteraction"
+    / "GetSubjectOfCareScheduleInteraction_1.1_RIVTABP21.wsdl"
+)
+
+
 def defaults(instance_path: str) -> dict[str, Any]:
     """Return the embedded defaults: SQLite under instance/, Swedish, Stockholm time."""
     return {
@@ -100,6 +110,13 @@ def defaults(instance_path: str) -> dict[str, Any]:
         # empties a source that had some) is held for review.
         "SYNC_MASS_CANCEL_SHARE": 0.5,
         "SYNC_FAILING_AFTER": 3,  # failed reads in a row before a source counts as failing
+        # RIV-TA crm:scheduling (GetSubjectOfCareSchedule): Inera's published service
+        # contract, and the client certificate, key and CA for the national platform's
+        # mutual TLS (PEM files).
+        "RIVTA_WSDL": str(_CONTRACT_WSDL) if _CONTRACT_WSDL.is_file() else "",
+        "RIVTA_CLIENT_CERT": "",
+        "RIVTA_CLIENT_KEY": "",
+        "RIVTA_CA_BUNDLE": "",
     }
 
 

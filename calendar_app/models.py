@@ -282,6 +282,12 @@ class Booking(Base):
     cancellation_terms: Mapped[str | None] = mapped_column(String(500))
     no_show_fee: Mapped[str | None] = mapped_column(String(200))
     transparent: Mapped[bool] = mapped_column(Boolean, default=False)
+    # From a booking system that says so (crm:scheduling); NULL where the system is silent.
+    time_type: Mapped[str | None] = mapped_column(String(100))
+    care_type: Mapped[str | None] = mapped_column(String(100))
+    cancel_allowed: Mapped[bool | None] = mapped_column(Boolean)
+    rebook_allowed: Mapped[bool | None] = mapped_column(Boolean)
+    message_allowed: Mapped[bool | None] = mapped_column(Boolean)
 
     status: Mapped[BookingStatus] = mapped_column(_enum(BookingStatus))
     booked_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))

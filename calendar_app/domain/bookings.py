@@ -43,10 +43,38 @@ class IncomingBooking:
     cancellation_terms: str | None = None
     no_show_fee: str | None = None
     transparent: bool = False
+    # What a booking system says of its time (crm:scheduling's time type and care type)
+    # and what the person may do there; None where the system does not say.
+    time_type: str | None = None
+    care_type: str | None = None
+    cancel_allowed: bool | None = None
+    rebook_allowed: bool | None = None
+    message_allowed: bool | None = None
 
     @property
     def identity(self) -> tuple[str, str]:
         return (self.uid, self.recurrence_key)
+
+    @classmethod
+    def single(
+        cls, uid: str, start_utc: datetime, end_utc: datetime, **details: Any
+    ) -> IncomingBooking:
+        """A one-off visit at a time (no series, not all day), as booking systems send them;
+        ``details`` are the other fields (``status`` among them)."""
+        return cls(
+            uid=uid,
+            recurrence_key="",
+            start_utc=start_utc,
+            end_utc=end_utc,
+            all_day=False,
+            start_date=None,
+            end_date=None,
+            tzid=details.pop("tzid", None),
+            recurrence_ics=None,
+            range_start_utc=start_utc,
+            range_end_utc=end_utc,
+            **details,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,13 +19,19 @@ from calendar_app.domain.bookings import IncomingBooking, ReadResult
 ABSENT = "absent"
 
 
-_FIELDS = tuple(f.name for f in dataclasses.fields(IncomingBooking))
+# Fields added after bookings were first stored count only when set, so that adding one
+# does not make every stored booking look changed.
+_LATER_FIELDS = ("time_type", "care_type", "cancel_allowed", "rebook_allowed", "message_allowed")
+_FIELDS = tuple(f.name for f in dataclasses.fields(IncomingBooking) if f.name not in _LATER_FIELDS)
 
 
 def content_hash(booking: IncomingBooking) -> str:
     """A fingerprint of everything a booking says; equal hashes mean nothing changed."""
     values = tuple(getattr(booking, name) for name in _FIELDS)
-    return hashlib.sha256(repr(values).encode()).hexdigest()
+    later = tuple(
+        (name, value) for name in _LATER_FIELDS if (value := getattr(booking, name)) is not None
+    )
+    return hashlib.sha256(repr(values + later if later else values).encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,8 @@ class SourceConfig:
     allowed_hosts: frozenset[str] = frozenset()  # private addresses an administrator allowed
     # The person's, for systems that find a patient by it; never shown, logged or in a URL.
     personnummer: str = field(default="", repr=False)
+    # The service's own settings some adapters need (RIVTA_WSDL, RIVTA_CLIENT_CERT, …).
+    service_settings: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -57,11 +57,6 @@ TIMEOUT_SECONDS = 20.0
 _CALENDAR_TYPE = "{urn:ietf:params:xml:ns:caldav}calendar"
 _PRINCIPAL_TYPE = "{DAV:}principal"
 _CTAG = "{http://calendarserver.org/ns/}getctag"
-_CHUNK = 64 * 1024
-
-
-class _TooLarge(Exception):
-    """An answer grew beyond the size cap while it arrived."""
 
 
 class _HideLibraryDetails(logging.Filter):
@@ -205,29 +200,9 @@ def _client(
     # checks no addresses; ours does neither and checks every connection.
     client.session.close()
     session = netguard.guarded_session(policy)
-    session.hooks["response"].append(_size_cap(max_bytes))
+    session.hooks["response"].append(netguard.size_cap(max_bytes))
     client.session = cast(Any, session)
     return client
-
-
-def _size_cap(max_bytes: int) -> Any:
-    def read_capped(response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        # A response hook runs before requests reads the body, so it can be read here with
-        # a limit; the library then finds it already in ``content``.
-        length = response.headers.get("content-length", "")
-        parts: list[bytes] = []
-        size = 0
-        with response:
-            if length.isdigit() and int(length) > max_bytes:
-                raise _TooLarge
-            for chunk in response.iter_content(_CHUNK):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise _TooLarge
-                parts.append(chunk)
-        response._content = b"".join(parts)
-
-    return read_capped
 
 
 def _find_calendar(
@@ -319,7 +294,7 @@ def _failures_as_provider_errors() -> Iterator[None]:
 def _provider_error(exc: Exception) -> ProviderError:
     if isinstance(exc, netguard.AddressBlocked):
         return ProviderError("source.address_blocked", netguard.BLOCKED_MESSAGE)
-    if isinstance(exc, _TooLarge):
+    if isinstance(exc, netguard.AnswerTooLarge):
         return ProviderError("ics.too_large", "an answer of the server is too large")
     if isinstance(exc, requests.Timeout):
         return ProviderError("source.timeout", "the server did not answer in time")

@@ -43,6 +43,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import requests
 
 from calendar_app.domain.bookings import IncomingBooking, ReadResult, SkippedEvent, read_to_json
+from calendar_app.domain.modes import mode_from_words
 from calendar_app.domain.photos import MAX_INPUT_BYTES, PhotoData, PhotoError, reencode
 from calendar_app.providers import (
     AdapterRead,
@@ -101,11 +102,6 @@ _MODE_CODES = {
     (_SNOMED, "386472008"): "phone",  # telephone consultation
     (_SNOMED, "448337001"): "video",  # telemedicine consultation with patient
 }
-# ... and words that say it, in Swedish or English, where a system writes it.
-_MODE_WORDS = (
-    (re.compile(r"\b(video\w*|videomöte\w*|distansbesök)\b", re.IGNORECASE), "video"),
-    (re.compile(r"\b(telefon\w*|phone|telephone)\b", re.IGNORECASE), "phone"),
-)
 _TRANSLATOR = ("http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "TRANS")
 # Code systems under these addresses are STU3's (and DSTU2's); R4 moved them to
 # terminology.hl7.org, so an appointment coded with them was written against STU3.
@@ -543,18 +539,10 @@ def _booking(
     meta = appointment.get("meta")
     meta = meta if isinstance(meta, dict) else {}
     version = str(meta.get("versionId", ""))
-    return IncomingBooking(
-        uid=uid,
-        recurrence_key="",
-        start_utc=start,
-        end_utc=end,
-        all_day=False,
-        start_date=None,
-        end_date=None,
-        tzid=None,
-        recurrence_ics=None,
-        range_start_utc=start,
-        range_end_utc=end,
+    return IncomingBooking.single(
+        uid,
+        start,
+        end,
         status=ours,
         sequence=int(version) if version.isdigit() and len(version) < 10 else 0,
         last_modified_utc=_optional_instant(meta.get("lastUpdated")),
@@ -671,11 +659,7 @@ def _mode(appointment: Mapping[str, Any], hints: list[str]) -> str:
     for key in sorted(_codes(concepts)):
         if key in _MODE_CODES:
             return _MODE_CODES[key]
-    for text in _concept_words(concepts) + hints:
-        for pattern, mode in _MODE_WORDS:
-            if pattern.search(text):
-                return mode
-    return "in_person"
+    return mode_from_words(_concept_words(concepts) + hints) or "in_person"
 
 
 def _name(practitioner: Mapping[str, Any]) -> str:

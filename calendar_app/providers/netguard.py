@@ -476,3 +476,29 @@ def _redirect_guard(policy: AddressPolicy) -> Callable[..., None]:
             raise
 
     return check
+
+
+class AnswerTooLarge(Exception):
+    """An answer grew beyond the size cap while it arrived."""
+
+
+def size_cap(max_bytes: int) -> Callable[..., None]:
+    """A response hook reading each answer's body with a limit, for libraries that read
+    bodies themselves (they then find it already in ``content``)."""
+
+    def read_capped(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        # A response hook runs before requests reads the body, so it can be read here.
+        length = response.headers.get("content-length", "")
+        parts: list[bytes] = []
+        size = 0
+        with response:
+            if length.isdigit() and int(length) > max_bytes:
+                raise AnswerTooLarge
+            for chunk in response.iter_content(64 * 1024):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise AnswerTooLarge
+                parts.append(chunk)
+        response._content = b"".join(parts)
+
+    return read_capped

@@ -6,9 +6,11 @@ from calendar_app.providers import Adapter, ProviderError
 from calendar_app.providers.caldav_source import CalDavAdapter
 from calendar_app.providers.fhir import FhirAdapter
 from calendar_app.providers.ics_url import IcsUrlAdapter
+from calendar_app.providers.rivta import RivtaAdapter
 
 ADAPTERS: dict[str, Adapter] = {
-    adapter.kind: adapter for adapter in (IcsUrlAdapter(), CalDavAdapter(), FhirAdapter())
+    adapter.kind: adapter
+    for adapter in (IcsUrlAdapter(), CalDavAdapter(), FhirAdapter(), RivtaAdapter())
 }
 
 

@@ -77,6 +77,7 @@ class SyncPolicy:
     failing_after: int
     poll_minutes: int
     batch: int
+    service_settings: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> SyncPolicy:
@@ -99,6 +100,9 @@ class SyncPolicy:
             failing_after=int(config["SYNC_FAILING_AFTER"]),
             poll_minutes=int(config["SYNC_POLL_MINUTES"]),
             batch=int(config["SYNC_BATCH"]),
+            service_settings={
+                key: str(value) for key, value in config.items() if key.startswith("RIVTA_")
+            },
         )
 
 
@@ -292,6 +296,7 @@ def _read(loaded: _Loaded, policy: SyncPolicy, now: datetime) -> AdapterRead:
         timeout=policy.timeout,
         allowed_hosts=policy.allowed_hosts,
         personnummer=loaded.personnummer,
+        service_settings=policy.service_settings,
     )
     return adapter.read(config, Window(now - WINDOW_BACK, now + WINDOW_AHEAD), loaded.cursor)
 

@@ -188,6 +188,7 @@ def admin_list() -> ResponseReturnValue:
                     "username": request.form.get("username", ""),
                     "password": request.form.get("password", ""),
                     "token": request.form.get("token", ""),
+                    "logical_address": request.form.get("logical_address", ""),
                 },
                 unit_name=request.form.get("unit", ""),
                 unit_kind=None,
