@@ -129,6 +129,19 @@ def test_the_request_follows_the_contract_and_names_the_producer(fake):
     assert PNR not in fake.url
 
 
+def test_the_personnummer_is_in_no_log_line_even_at_debug(fake, caplog):
+    import logging
+
+    fake.fault = f"Ingen patient {PNR}"
+    with caplog.at_level(logging.DEBUG):
+        failure(fake.url)
+        fake.fault = None
+        fake.slots[(FACILITY, PNR)] = [slot("b1", "20261202100000", "20261202104500")]
+        read(fake.url)
+    assert caplog.records, "zeep and urllib3 log at DEBUG"
+    assert PNR not in caplog.text and PNR[2:] not in caplog.text
+
+
 def test_times_the_clock_change_skips_or_repeats_are_not_guessed(fake):
     fake.strict = False  # a producer that breaks the contract (month 13) is met too
     fake.slots[(FACILITY, PNR)] = [

@@ -83,6 +83,19 @@ class Contract:
         )
 
 
+class _HideMessages(logging.Filter):
+    """zeep's transport logs whole SOAP messages (the personnummer in them) at DEBUG: only
+    that a message went and came is kept."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = "zeep transport: %s (message left out)"
+        record.args = (record.funcName,)
+        return True
+
+
+_HIDE_MESSAGES = _HideMessages()
+
+
 def read_schedule(
     url: str,
     *,
@@ -99,6 +112,9 @@ def read_schedule(
     netguard.check_url(target, policy)
     if not re.fullmatch(r"\d{12}", personnummer):
         raise ProviderError("rivta.subject", "the person has no personnummer to ask for")
+    transport_log = logging.getLogger("zeep.transports")
+    if _HIDE_MESSAGES not in transport_log.filters:
+        transport_log.addFilter(_HIDE_MESSAGES)
     session = netguard.guarded_session(policy)
     session.hooks["response"].append(netguard.size_cap(max_bytes))
     if contract.client_cert:
