@@ -360,6 +360,20 @@ MATRIX: dict[str, Case] = {
         {"caregiver": AUDIT, "caregiver_unrelated": AUDIT},
         json=lambda w: {"personnummer": w.pnr, "from": "2026-12-01", "to": "2026-12-08"},
     ),
+    # Provider systems only: a unit's API token with bookings:push (tests/test_push_api.py).
+    # No signed-in role may push, cancel or read pushed bookings.
+    "api.put_pushed_booking": Case(
+        "PUT",
+        path("/api/v1/push/bookings/BS-417"),
+        {},
+        json=lambda w: {
+            "personnummer": w.pnr,
+            "start": "2026-12-02T13:00:00+01:00",
+            "end": "2026-12-02T13:30:00+01:00",
+        },
+    ),
+    "api.cancel_pushed_booking": Case("DELETE", path("/api/v1/push/bookings/BS-417"), {}),
+    "api.get_pushed_booking": Case("GET", path("/api/v1/push/bookings/BS-417"), {}),
 }
 NOT_PERSON_DATA = {"static"}
 

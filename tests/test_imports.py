@@ -197,3 +197,16 @@ def test_a_provider_kind_that_contradicts_the_registered_one_is_refused(session,
     assert info.value.code == "provider.kind_mismatch"
     session.rollback()
     assert "b" not in rows(session, person)
+
+
+@pytest.mark.parametrize("reserved", ["builtin", "push"])
+def test_a_file_cannot_be_imported_into_a_reserved_source(session, now, reserved):
+    """The native bookings and the unit system's pushed ones are not a file's to cancel."""
+    from calendar_app.domain.errors import DomainError
+    from tests.helpers import add_person, do_import, event, vcalendar
+
+    person = add_person(session, now)
+    data = vcalendar(event("x", ":20261202T090000Z", ":20261202T100000Z"))
+    with pytest.raises(DomainError) as caught:
+        do_import(session, person, data, now, source=reserved)
+    assert caught.value.code == "source.builtin"

@@ -1,6 +1,7 @@
 """Pages and the JSON API through the Flask test client, on both databases."""
 
 import io
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -203,7 +204,7 @@ def test_the_openapi_document_lists_every_api_route(app, client):
     doc = client.get("/api/v1/openapi.json").json
     documented = {(path, method.upper()) for path, ops in doc["paths"].items() for method in ops}
     routes = {
-        (rule.rule.replace("<int:", "{").replace(">", "}"), method)
+        (re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule), method)
         for rule in app.url_map.iter_rules()
         if rule.rule.startswith("/api/v1/") and rule.endpoint != "api.openapi"
         for method in rule.methods - {"HEAD", "OPTIONS"}

@@ -105,11 +105,18 @@ def builtin_source(session: Session, provider: Provider) -> Source:
     return source
 
 
+# The shared source of bookings a unit's own system pushes (services/push.py).
+PUSH_SOURCE = "push"
+
+
 def get_or_add_source(session: Session, provider: Provider, name: str, adapter: str) -> Source:
     """The unit's source with this name, created if new; no commit."""
     name = name.strip() or "file"
     if name == BUILTIN_SOURCE:
         raise DomainError("source.builtin", "the built-in source holds native bookings only")
+    if name == PUSH_SOURCE and adapter != PUSH_SOURCE:
+        # A complete file read into it would cancel the bookings the unit's system pushed.
+        raise DomainError("source.builtin", "the push source holds pushed bookings only")
     source = session.scalars(
         select(Source).where(
             Source.provider_id == provider.id, Source.name == name, Source.person_id.is_(None)

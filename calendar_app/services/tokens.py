@@ -20,8 +20,9 @@ from calendar_app.models import ApiToken, Provider
 
 # What a token may be allowed to do (a signed-in user's role decides instead):
 # calendar:read - calendars of people in the unit's care, busy times, checks, suggestions;
-# visits:write - book, rebook and cancel the unit's visits; units:write - opening hours.
-SCOPES = ("calendar:read", "visits:write", "units:write")
+# visits:write - book, rebook and cancel the unit's visits; units:write - opening hours;
+# bookings:push - the unit's own system sends its bookings (create, update, cancel).
+SCOPES = ("calendar:read", "visits:write", "units:write", "bookings:push")
 PREFIX = "pk_"
 # Last use is written at most this often, not on every request.
 _USE_RESOLUTION = timedelta(minutes=1)

@@ -123,7 +123,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(photos.bp)
     csrf.exempt(webhooks.bp)  # signed by Twilio instead; see webhooks._verified
     app.register_blueprint(webhooks.bp)
-    from calendar_app.web import api_reminders  # noqa: F401  (adds its routes to api.bp)
+    from calendar_app.web import api_push, api_reminders  # noqa: F401  (add routes to api.bp)
 
     csrf.exempt(api.bp)  # JSON only; see api._json_body
     app.register_blueprint(api.bp)

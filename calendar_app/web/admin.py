@@ -22,6 +22,9 @@ SCOPE_LABELS = {
     "calendar:read": _l("Read calendars of people in the unit's care, check and suggest times"),
     "visits:write": _l("Book, rebook and cancel the unit's visits"),
     "units:write": _l("Change the unit's opening hours"),
+    "bookings:push": _l(
+        "Send the unit's own bookings from its booking system (create, change, cancel)"
+    ),
 }
 
 

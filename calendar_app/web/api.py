@@ -65,6 +65,9 @@ TOKEN_SCOPES = {
     "api.rebook": "visits:write",
     "api.cancel": "visits:write",
     "api.put_opening_hours": "units:write",
+    "api.put_pushed_booking": "bookings:push",
+    "api.cancel_pushed_booking": "bookings:push",
+    "api.get_pushed_booking": "bookings:push",
 }
 
 

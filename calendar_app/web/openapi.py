@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from calendar_app.web import openapi_reminders
+from calendar_app.web import openapi_push, openapi_reminders
 
 ERROR = {
     "type": "object",
@@ -131,6 +131,7 @@ def document() -> dict[str, Any]:
     """Return the OpenAPI document."""
     spec = _document()
     spec["paths"].update(openapi_reminders.paths(_errors))
+    spec["paths"].update(openapi_push.paths(_errors))
     return spec
 
 
@@ -145,7 +146,9 @@ def _document() -> dict[str, Any]:
             "the session cookie authenticates; provider systems and scripts send an API token "
             "(`Authorization: Bearer pk_...`) that an administrator made for one unit, with "
             "scopes: calendar:read (calendar, busy, check, suggest), visits:write (book, "
-            "rebook, cancel), units:write (opening hours). Reads of someone else's calendar "
+            "rebook, cancel), units:write (opening hours), bookings:push (a unit's own system "
+            "creates, updates and cancels its bookings: /api/v1/push/bookings). Reads of "
+            "someone else's calendar "
             "are audited. Request bodies are limited to 64 KiB; too many calls get 429.",
         },
         "security": [{"session": []}, {"apiToken": []}],
