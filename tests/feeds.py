@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import hashlib
+import ssl
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
@@ -74,14 +76,25 @@ class FeedServer:
 
 
 @contextmanager
-def feed_server() -> Iterator[FeedServer]:
-    feeds = FeedServer()
-    server = make_server("127.0.0.1", 0, feeds, threaded=True, request_handler=_Quiet)
-    feeds.base = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+def serving(app: Any, tls: ssl.SSLContext | None = None) -> Iterator[str]:
+    """Run the WSGI ``app`` on 127.0.0.1 (a free port, threaded, quiet); yield its origin."""
+    server = make_server(
+        "127.0.0.1", 0, app, threaded=True, request_handler=_Quiet, ssl_context=tls
+    )
+    # A short poll interval: shutdown() waits for it, and many tests start and stop one.
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
-        yield feeds
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
+        server.server_close()
         thread.join(timeout=10)
+
+
+@contextmanager
+def feed_server() -> Iterator[FeedServer]:
+    feeds = FeedServer()
+    with serving(feeds) as origin:
+        feeds.base = origin
+        yield feeds

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from tests.conftest import CORPUS
+from tests.feeds import serving
 
 CORPUS_R4: Path = CORPUS / "fhir" / "hl7-r4-examples"
 CORPUS_STU3: Path = CORPUS / "fhir" / "argonaut-scheduling-stu3"
@@ -48,11 +48,6 @@ def corpus_resource(name: str) -> dict:
     """A fresh copy of one of HL7's R4 example resources, e.g. ``"Appointment-example"``."""
     with (CORPUS_R4 / f"{name}.json").open(encoding="utf-8") as file:
         return json.load(file)
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_request(self, *args: object, **kwargs: object) -> None:
-        pass
 
 
 @dataclass
@@ -346,18 +341,10 @@ class FhirServer:
 def fhir_server() -> Iterator[FhirServer]:
     """A running, empty FhirServer; stopped on leaving."""
     fhir = FhirServer()
-    server = make_server("127.0.0.1", 0, fhir, threaded=True, request_handler=_Quiet)
-    fhir.origin = f"http://127.0.0.1:{server.server_port}"
-    fhir.base = fhir.origin + FHIR_PATH
-    # A short poll interval: shutdown() waits for it, and every test starts and stops one.
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with serving(fhir) as origin:
+        fhir.origin = origin
+        fhir.base = origin + FHIR_PATH
         yield fhir
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 # --- search parameters ----------------------------------------------------------------------

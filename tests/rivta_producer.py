@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import shutil
 import ssl
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,10 +21,10 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from lxml import etree
-from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from tests.conftest import CORPUS
+from tests.feeds import serving
 
 CONTRACT = CORPUS / "rivta" / "TD_SCHEDULING_1_1_0_R"
 WSDL = (
@@ -76,11 +75,6 @@ def responder_schema(folder: Path) -> etree.XMLSchema:
         / "GetSubjectOfCareScheduleResponder_1.1.xsd"
     )
     return etree.XMLSchema(etree.parse(str(path)))
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_request(self, *args: object, **kwargs: object) -> None:
-        pass
 
 
 @dataclass
@@ -187,16 +181,6 @@ def _schedule(slots: list[dict[str, Any]]) -> str:
 @contextmanager
 def producer(schema: etree.XMLSchema, tls: ssl.SSLContext | None = None) -> Iterator[Producer]:
     fake = Producer(schema)
-    server = make_server(
-        "127.0.0.1", 0, fake, threaded=True, request_handler=_Quiet, ssl_context=tls
-    )
-    scheme = "https" if tls else "http"
-    fake.url = f"{scheme}://127.0.0.1:{server.server_port}/vp/GetSubjectOfCareSchedule/1/rivtabp21"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.daemon = True
-    thread.start()
-    try:
+    with serving(fake, tls) as origin:
+        fake.url = f"{origin}/vp/GetSubjectOfCareSchedule/1/rivtabp21"
         yield fake
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)

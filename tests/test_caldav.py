@@ -7,7 +7,6 @@ real scheduler keeping a person's calendar current from Radicale."""
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -18,7 +17,6 @@ import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
 from urllib3.util import connection as urllib3_connection
-from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from calendar_app.db import now_utc
@@ -29,6 +27,7 @@ from calendar_app.providers.ics_url import DEADLINE_TIMEOUTS
 from calendar_app.scheduler import jobs
 from calendar_app.services import sources, sync
 from calendar_app.services.access import Actor
+from tests.feeds import serving
 from tests.helpers import add_person, event, vcalendar, wait_for
 from tests.oidc_broker import free_port
 from tests.radicale_server import PASSWORD, USER, Radicale, radicale_server  # noqa: F401
@@ -273,11 +272,6 @@ XML = "application/xml; charset=utf-8"
 Answer = Callable[[], Response]
 
 
-class _Quiet(WSGIRequestHandler):
-    def log_request(self, *args: object, **kwargs: object) -> None:
-        pass
-
-
 class DavFake:
     """A DAV server on 127.0.0.1 that answers each path as the test says; what it was asked."""
 
@@ -304,16 +298,10 @@ class DavFake:
 @pytest.fixture(scope="module")
 def dav() -> Iterator[DavFake]:
     fake = DavFake()
-    server = make_server("127.0.0.1", 0, fake, threaded=True, request_handler=_Quiet)
-    fake.port = server.server_port
-    fake.base = f"http://127.0.0.1:{fake.port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(fake) as origin:
+        fake.base = origin
+        fake.port = int(origin.rsplit(":", 1)[1])
         yield fake
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
 
 
 def answering(status: int, body: bytes = b"", content_type: str = XML, **headers: str) -> Answer:

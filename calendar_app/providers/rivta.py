@@ -51,8 +51,6 @@ from calendar_app.providers import (
 from calendar_app.providers.ics_url import DEADLINE_TIMEOUTS, http_url, prepared_address
 from calendar_app.providers.netguard import PUBLIC_ONLY, AddressPolicy
 
-log = logging.getLogger(__name__)
-
 ADAPTER = "rivta"
 TIMEOUT_SECONDS = 20.0
 SWEDISH_TIME = ZoneInfo("Europe/Stockholm")

@@ -384,8 +384,6 @@ def _apply_or_hold(
         source.enabled = False  # nothing of a deleted person's comes back
         return SyncOutcome(loaded.source_id, loaded.label, "disabled")
     read = result.read
-    if read is not None:
-        photos.store(session, read.photos, now)  # held or applied, the bookings name them
     if read is None:
         # Nothing changed: every booking still listed is confirmed as of now.
         session.execute(
@@ -400,6 +398,7 @@ def _apply_or_hold(
         _supersede_reviews(session, source.id, now)
         succeeded(source, now, result.cursor)
         return SyncOutcome(loaded.source_id, loaded.label, source.state.value, unchanged=True)
+    photos.store(session, read.photos, now)  # held or applied, the bookings name them
     stored = load_stored(session, loaded.person_id, loaded.source_id)
     plan = plan_read([s.view for s in stored.values()], read, now=now)
     future = sum(1 for s in stored.values() if still_to_come(s.view, now))
