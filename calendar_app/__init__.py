@@ -78,6 +78,9 @@ def create_app(
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["engine"] = engine
     app.extensions["session_factory"] = make_session_factory(engine)
+    from calendar_app.services.feeds import keep_feeds_current
+
+    keep_feeds_current(app.extensions["session_factory"])
     app.extensions["sms_sender"] = sms_sender or _sender(app)
 
     from calendar_app.web import init_app as init_web

@@ -26,7 +26,7 @@ from calendar_app.db import now_utc, session_scope
 from calendar_app.domain import personnummer
 from calendar_app.domain.errors import DomainError
 from calendar_app.providers import ProviderError
-from calendar_app.services import accounts, tokens
+from calendar_app.services import accounts, feeds, tokens
 from calendar_app.services import calendar as calendar_service
 from calendar_app.services.access import Actor
 from calendar_app.services.directory import add_person, find_person, parse_kind
@@ -78,15 +78,59 @@ def init_db() -> None:
     click.echo("database is at the newest schema")
 
 
+# Where `make run` serves, for feed addresses when CALENDAR_APP_PUBLIC_BASE_URL is not set.
+LOCAL_BASE_URL = "http://127.0.0.1:5000"
+
+
+def _feed_url(token: str) -> str:
+    base = current_app.config["PUBLIC_BASE_URL"] or LOCAL_BASE_URL
+    return base + feeds.feed_path(token)
+
+
 @main.command("demo")
 @reports_errors
 def demo() -> None:
-    """Load the demo data (idempotent; bookings placed around the current week)."""
-    from calendar_app.demo import load_demo
+    """Load the demo data (idempotent; bookings placed around the current week) and print
+    a newly made feed address for the demo person (the one made last time stops)."""
+    from calendar_app.demo import demo_feed, load_demo
 
     with _session() as session:
         result = load_demo(session, now=now_utc())
+        token = demo_feed(session, now=now_utc())
     click.echo(result)
+    click.echo(f"demo person's calendar feed (shown once): {_feed_url(token)}")
+
+
+@main.group("feed")
+def feed_group() -> None:
+    """Calendar feeds people subscribe to."""
+
+
+@feed_group.command("create")
+@click.option("--person", "pnr", required=True, help="the person's personnummer")
+@click.option(
+    "--level",
+    required=True,
+    type=click.Choice(["full", "limited", "busy"]),
+    help="everything, time and place, or busy only",
+)
+@click.option("--label", default="", help="the calendar's name in the phone")
+@click.option("--alarms", is_flag=True, help="alarms at the person's reminder times")
+@reports_errors
+def feed_create(pnr: str, level: str, label: str, alarms: bool) -> None:
+    """Make a feed and print only its address (shown once; only a hash is stored)."""
+    with _session() as session:
+        person = find_person(session, pnr, today=now_utc().date())
+        made = feeds.create_feed(
+            session,
+            Actor.operator(),
+            person.id,
+            level=level,
+            label=label,
+            alarms=alarms,
+            now=now_utc(),
+        )
+    click.echo(_feed_url(made.token))
 
 
 @main.group("person")

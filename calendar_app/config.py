@@ -85,6 +85,8 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "RATELIMIT_STORAGE_URI": "memory://",
         "RATELIMIT_LOGIN": "20 per minute",
         "RATELIMIT_API": "300 per minute",
+        # Fetches of unknown or revoked feed URLs from one address.
+        "RATELIMIT_FEED_MISSES": "30 per hour",
         "MAX_API_BODY_BYTES": 64 * 1024,
         # OpenID Connect through the county's identity broker (BankID, Freja, SITHS);
         # off while OIDC_ISSUER is empty.

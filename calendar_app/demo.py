@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from calendar_app.models import (
+    Feed,
     HelperBasis,
     HelperGrant,
     Person,
@@ -25,8 +26,10 @@ from calendar_app.models import (
     User,
     ViewLevel,
 )
+from calendar_app.services.access import Actor
 from calendar_app.services.accounts import add_user
 from calendar_app.services.directory import get_or_add_provider
+from calendar_app.services.feeds import create_feed
 from calendar_app.services.imports import import_ics_file
 
 ZONE = ZoneInfo("Europe/Stockholm")
@@ -95,9 +98,36 @@ def _calendar(*events: icalendar.Event) -> bytes:
     return cal.to_ical()
 
 
+def _last_sunday(year: int, month: int) -> date:
+    day = date(year, month + 1, 1) - timedelta(days=1)
+    return day - timedelta(days=(day.weekday() + 1) % 7)
+
+
+def clock_change_sundays(after: date) -> tuple[date, date]:
+    """The next Sundays on which Sweden moves its clocks forward (March) and back
+    (October), on or after ``after``: the demo has visits on both weekends."""
+    spring = _last_sunday(after.year, 3)
+    autumn = _last_sunday(after.year, 10)
+    if spring < after:
+        spring = _last_sunday(after.year + 1, 3)
+    if autumn < after:
+        autumn = _last_sunday(after.year + 1, 10)
+    return spring, autumn
+
+
 def demo_files(monday: date) -> dict[Unit, bytes]:
-    """Each unit's bookings for the weeks around ``monday`` (the current week's Monday)."""
+    """Each unit's bookings for the weeks around ``monday`` (the current week's Monday),
+    and a weekend visit on each of the next clock changes."""
     nxt = monday + timedelta(days=7)
+    spring, autumn = clock_change_sundays(monday)
+    cancelled = _event(
+        "vc-2",
+        _at(nxt + timedelta(days=1), 10),
+        30,
+        "Läkarbesök",
+        VARDCENTRAL.address,
+        STATUS="CANCELLED",
+    )
     series = _event(
         "boendestod-tisdag", _at(monday - timedelta(days=27), 13), 60, "Boendestöd", "Hemma"
     )
@@ -142,8 +172,16 @@ def demo_files(monday: date) -> dict[Unit, bytes]:
                 VARDCENTRAL.address,
                 X_PK_TRANSPORT="TRUE",
             ),
+            cancelled,
         ),
-        BOENDESTOD: _calendar(series, moved),
+        BOENDESTOD: _calendar(
+            series,
+            moved,
+            # Sunday morning after the clocks went forward at 02.00, and after they went
+            # back at 03.00: the local time must stay 10.00 in every calendar.
+            _event("helg-var", _at(spring, 10), 60, "Helgbesök, boendestöd", "Hemma"),
+            _event("helg-host", _at(autumn, 10), 60, "Helgbesök, boendestöd", "Hemma"),
+        ),
         OMBUD: _calendar(
             _event(
                 "ombud-1",
@@ -221,3 +259,24 @@ def load_demo(session: Session, *, now: datetime) -> str:
         changed += summary.added + summary.updated + summary.cancelled
     logins = ", ".join(f"{u}/{p}" for u, (p, _r, _d) in LOGINS.items())
     return f"demo ready ({changed} bookings added or changed); logins: {logins}"
+
+
+DEMO_FEED_BY = "demo (command line)"
+
+
+def demo_feed(session: Session, *, now: datetime) -> str:
+    """A new full feed for the demo person, its token returned to be shown once; the feed
+    an earlier demo run made stops."""
+    person = session.scalars(select(Person).where(Person.personnummer == PERSONNUMMER)).one()
+    for old in session.scalars(
+        select(Feed).where(
+            Feed.person_id == person.id,
+            Feed.created_by == DEMO_FEED_BY,
+            Feed.revoked_utc.is_(None),
+        )
+    ):
+        old.revoked_utc = now
+    session.commit()
+    actor = Actor(user_id=None, role=None, label=DEMO_FEED_BY)
+    made = create_feed(session, actor, person.id, level="full", alarms=True, now=now)
+    return made.token

@@ -298,6 +298,10 @@ class Booking(Base):
     origin: Mapped[BookingOrigin] = mapped_column(_enum(BookingOrigin))
     sequence: Mapped[int] = mapped_column(Integer, default=0)
     last_modified_utc: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Our own SEQUENCE and LAST-MODIFIED for feeds, whatever the provider keeps: the
+    # sequence goes up when the time or the status changes, ``changed_utc`` on every change.
+    feed_sequence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    changed_utc: Mapped[datetime | None] = mapped_column(UTCDateTime)
     content_hash: Mapped[str] = mapped_column(String(64))
     first_seen_utc: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_utc: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -620,3 +624,43 @@ class InboundSms(Base):
     booking_id: Mapped[int | None] = mapped_column(ForeignKey("booking.id"))
     provider_id: Mapped[int | None] = mapped_column(ForeignKey("provider.id"))
     body: Mapped[str] = mapped_column(Text, default="")
+
+
+class Feed(Base):
+    """A calendar feed someone subscribes to: a secret URL of which only the SHA-256 is kept.
+
+    A helper's feed (``helper_grant_id`` set) has no level of its own: it shows what the
+    grant allows at the time of each fetch, and nothing once the grant ends.
+    """
+
+    __tablename__ = "feed"
+    __table_args__ = (Index("ix_feed_person", "person_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(100))
+    level: Mapped[ViewLevel | None] = mapped_column(_enum(ViewLevel))
+    helper_grant_id: Mapped[int | None] = mapped_column(ForeignKey("helper_grant.id"))
+    alarms: Mapped[bool] = mapped_column(Boolean, default=False)
+    locale: Mapped[str] = mapped_column(String(5), default="sv")
+    created_utc: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_role: Mapped[str] = mapped_column(String(20))
+    revoked_utc: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Written at most once a minute; every fetch is in the audit log.
+    last_fetched_utc: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class FeedRender(Base):
+    """A feed's last rendering, served as is while ``render_key`` still matches."""
+
+    __tablename__ = "feed_render"
+
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feed.id"), primary_key=True)
+    # What the bytes were made from: the calendar's version, the day, level and options.
+    render_key: Mapped[str] = mapped_column(String(100))
+    etag: Mapped[str] = mapped_column(String(64))
+    last_modified_utc: Mapped[datetime] = mapped_column(UTCDateTime)
+    rendered_utc: Mapped[datetime] = mapped_column(UTCDateTime)
+    body: Mapped[bytes] = mapped_column(LargeBinary)

@@ -134,6 +134,35 @@ def a_photo(session, world: World) -> dict[str, Any]:
     return {"digest": photo.digest}
 
 
+def a_feed(session, world: World) -> dict[str, Any]:
+    """A feed of the person's, made at the command line."""
+    from calendar_app.services import feeds
+    from calendar_app.services.access import Actor
+
+    made = feeds.create_feed(
+        session, Actor.operator(), world.person_id, level="full", now=datetime.now(UTC)
+    )
+    return {"token": made.token, "feed_id": made.id}
+
+
+# A helper who may see the calendar makes and lists only their own feeds (audited); one who
+# manages the settings sees and stops every feed but makes none without the right to see.
+FEED_VIEWERS = {
+    "person": OK,
+    "helper_full": AUDIT,
+    "helper_time_place": AUDIT,
+    "helper_busy": AUDIT,
+    "helper_settings": AUDIT,
+}
+FEED_MAKERS = {"person": OK, "helper_full": AUDIT, "helper_time_place": AUDIT, "helper_busy": AUDIT}
+# Another's feed is no feed of a helper's: 404, as for a revoked one.
+FEED_MANAGERS = {
+    "person": OK,
+    "helper_settings": OK,
+    "helper_full": ABSENT,
+    "helper_time_place": ABSENT,
+    "helper_busy": ABSENT,
+}
 SOURCE_READERS = {"person": OK, "helper_settings": AUDIT, "admin": AUDIT}
 BLOCKED_URL = {"url": "https://192.0.2.10/x.ics", "name": "Jobbet"}
 
@@ -167,6 +196,19 @@ MATRIX: dict[str, Case] = {
     ),
     # A picture of a practitioner, not of the person: anyone signed in, nothing audited.
     "photos.show": Case("GET", path("/photos/{digest}.jpg"), SIGNED_IN, prepare=a_photo),
+    # Whoever holds the address gets the feed, signed in or not; every fetch is audited.
+    "feeds.serve": Case(
+        "GET", path("/feed/{token}.ics"), dict.fromkeys(ROLES, AUDIT), prepare=a_feed
+    ),
+    "feeds.page": Case("GET", path(P + "/feeds"), FEED_VIEWERS),
+    "feeds.create": Case("POST", path(P + "/feeds"), FEED_MAKERS, form=lambda w: {"level": "busy"}),
+    "feeds.revoke": Case(
+        "POST", path(P + "/feeds/{feed_id}/revoke"), FEED_MANAGERS, prepare=a_feed
+    ),
+    "feeds.rotate": Case(
+        "POST", path(P + "/feeds/{feed_id}/rotate"), FEED_MANAGERS, prepare=a_feed
+    ),
+    "feeds.booking_file": Case("GET", path(P + "/bookings/{w.booking_a}/calendar.ics"), VIEWERS),
     "health.healthz": Case("GET", path("/healthz"), EVERYONE),
     "auth.login": Case("GET", path("/login"), EVERYONE),
     "auth.logout": Case("POST", path("/logout"), EVERYONE, ends_at_login=True),

@@ -157,3 +157,22 @@ def plan(
             withdrawn = "quiet_hours" if send_at >= visit.start else None
             planned.append(Planned(visit, rule, send_at, withdrawn, late=True))
     return planned
+
+
+def alarm_offsets(
+    visit: Visit, rules: Iterable[Rule], *, zone: ZoneInfo, quiet: QuietHours | None
+) -> tuple[timedelta, ...]:
+    """How long before the visit each rule's reminder comes, for alarms in a feed.
+
+    The same times as the text messages (quiet hours included), but for every visit,
+    past or future, since a feed does not change with the clock; earliest first.
+    """
+    found = set()
+    for rule in rules:
+        first = _first_send(visit, rule, zone)
+        if first is None:
+            continue
+        send_at = _after_quiet_hours(first, quiet, zone) if quiet else first
+        if send_at < visit.start:
+            found.add(visit.start - send_at)
+    return tuple(sorted(found, reverse=True))

@@ -254,6 +254,8 @@ def book_visit(
         status=BookingStatus.CONFIRMED,
         origin=BookingOrigin.NATIVE,
         sequence=0,
+        feed_sequence=0,
+        changed_utc=now,
         content_hash="native",
         first_seen_utc=now,
         last_seen_utc=now,
@@ -405,6 +407,8 @@ def rebook_visit(
     )
     start, end, warnings = result.start, result.end, result.warnings
     override = _override(warnings, override_reason)
+    if (booking.start_utc, booking.end_utc) != (start, end):
+        booking.feed_sequence += 1
     booking.start_utc = booking.range_start_utc = start
     booking.end_utc = booking.range_end_utc = end
     if draft.title.strip():
@@ -412,7 +416,7 @@ def rebook_visit(
     booking.location = draft.location.strip()[:500]
     booking.mode = VisitMode(draft.mode)
     booking.sequence += 1
-    booking.last_modified_utc = now
+    booking.last_modified_utc = booking.changed_utc = now
     booking.clash_override_reason = override
     calendar_changed(session, person.id)
     replan(session, person.id, now=now)
@@ -428,7 +432,8 @@ def cancel_visit(session: Session, actor: Actor, booking_id: int, *, now: dateti
     if booking.status != BookingStatus.CANCELLED:
         booking.status = BookingStatus.CANCELLED
         booking.sequence += 1
-        booking.last_modified_utc = now
+        booking.feed_sequence += 1
+        booking.last_modified_utc = booking.changed_utc = now
         calendar_changed(session, booking.person_id)
         replan(session, booking.person_id, now=now)
     session.commit()

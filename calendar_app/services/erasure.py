@@ -25,6 +25,8 @@ from calendar_app.domain.errors import DomainError
 from calendar_app.models import (
     Booking,
     CareRelationship,
+    Feed,
+    FeedRender,
     HelperGrant,
     ImportRun,
     InboundSms,
@@ -61,6 +63,7 @@ class DeletionReport:
     unit_consents: int
     care_relationships: int
     helper_grants: int
+    feeds: int
     import_runs: int
     source_reviews: int
     sources: int
@@ -80,6 +83,8 @@ _PERSON_ROWS: tuple[tuple[str, Any], ...] = (
     ("time_windows", PersonTimeWindow),
     ("unit_consents", UnitConsent),
     ("care_relationships", CareRelationship),
+    # Feeds (their renders first) before the helpers' grants their feeds refer to.
+    ("feeds", Feed),
     ("helper_grants", HelperGrant),
     ("import_runs", ImportRun),
     # The person's synced sources (with their sealed addresses) and held reads; a source
@@ -106,6 +111,11 @@ def _erase(session: Session, person_id: int, now: datetime) -> DeletionReport:
         raise DomainError("person.not_found", "no such person")
     if person.deleted_utc is not None:
         raise DomainError("person.deleted", "the person's data has already been deleted")
+    session.execute(
+        delete(FeedRender).where(
+            FeedRender.feed_id.in_(select(Feed.id).where(Feed.person_id == person_id))
+        )
+    )
     removed = {name: _delete_rows(session, model, person_id) for name, model in _PERSON_ROWS}
     sessions_ended, accounts, failures = _scrub_accounts(session, person_id, now)
     person.name = DELETED_NAME

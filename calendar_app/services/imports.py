@@ -183,8 +183,11 @@ def apply_plan(
         )
     for row_id, incoming in plan.update:
         row = stored[row_id].row
+        before = _timing(row)
         for name, value in _values(incoming, now).items():
             setattr(row, name, value)
+        if _timing(row) != before:
+            row.feed_sequence += 1
     for row_id in plan.seen:
         stored[row_id].row.last_seen_utc = now
     for cancel in plan.cancel:
@@ -194,6 +197,8 @@ def apply_plan(
         else:
             row.cancelled_from_utc = cancel.from_utc
         row.content_hash = ABSENT
+        row.feed_sequence += 1
+        row.changed_utc = now
     changed = bool(plan.add or plan.update or plan.cancel)
     if changed:
         replan(session, person_id, now=now)
@@ -223,6 +228,20 @@ def apply_plan(
             )
         )
     return summary
+
+
+def _timing(row: Booking) -> tuple[Any, ...]:
+    """What a change of bumps the booking's feed SEQUENCE: its times and its status."""
+    return (
+        row.start_utc,
+        row.end_utc,
+        row.all_day,
+        row.start_date,
+        row.end_date,
+        row.recurrence_ics,
+        row.status,
+        row.cancelled_from_utc,
+    )
 
 
 def _values(incoming: IncomingBooking, now: datetime) -> dict[str, Any]:
@@ -263,4 +282,5 @@ def _values(incoming: IncomingBooking, now: datetime) -> dict[str, Any]:
         "last_modified_utc": incoming.last_modified_utc,
         "content_hash": content_hash(incoming),
         "last_seen_utc": now,
+        "changed_utc": now,
     }

@@ -25,8 +25,15 @@ def begin_person_write(session: Session, person_id: int) -> Person | None:
     return session.scalars(query).first()
 
 
+# Where a session keeps the people whose calendars its transaction changed, so that their
+# feeds can be rendered again once it commits (see services.feeds.keep_feeds_current).
+CHANGED_PEOPLE = "calendar_changed_people"
+
+
 def calendar_changed(session: Session, person_id: int) -> None:
-    """Note in the write transaction that the person's bookings changed (no commit)."""
+    """Note in the write transaction that what the person's calendar shows changed (their
+    bookings, or a setting a feed follows); no commit."""
+    session.info.setdefault(CHANGED_PEOPLE, set()).add(person_id)
     session.execute(
         update(Person)
         .where(Person.id == person_id)

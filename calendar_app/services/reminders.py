@@ -43,7 +43,7 @@ from calendar_app.models import (
 )
 from calendar_app.services.access import Actor, active_grant, authorize
 from calendar_app.services.calendar import merged_calendar
-from calendar_app.services.locking import begin_person_write
+from calendar_app.services.locking import begin_person_write, calendar_changed
 
 # Far enough ahead for the longest rule; the scheduler extends it day by day.
 HORIZON_DAYS = MAX_DAYS_BEFORE + 2
@@ -361,6 +361,7 @@ def add_rule(
     )
     session.add(row)
     session.flush()
+    calendar_changed(session, person_id)  # a feed's alarms follow the rules
     replan(session, person_id, now=now)
     session.commit()
     return row
@@ -392,6 +393,7 @@ def remove_rule(
             _withdraw(reminder, "not_applicable", now)
     session.delete(row)
     session.flush()
+    calendar_changed(session, person_id)  # a feed's alarms follow the rules
     replan(session, person_id, now=now)
     session.commit()
 
@@ -424,6 +426,7 @@ def set_reminder_settings(
     settings.quiet_start, settings.quiet_end = quiet_start, quiet_end
     settings.changed_utc = now
     session.flush()
+    calendar_changed(session, person_id)  # a feed's alarms follow the rules
     replan(session, person_id, now=now)
     session.commit()
     return settings
@@ -457,6 +460,7 @@ def set_unit_reminders(
     if named is not None:
         consent.named_in_sms = named
     session.flush()
+    calendar_changed(session, person_id)  # a feed's alarms follow the rules
     replan(session, person_id, now=now)
     session.commit()
 

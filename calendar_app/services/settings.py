@@ -33,6 +33,7 @@ from calendar_app.models import (
 from calendar_app.services.access import Access, Actor, authorize
 from calendar_app.services.accounts import add_user
 from calendar_app.services.directory import ensure_care_relationship
+from calendar_app.services.locking import calendar_changed
 from calendar_app.services.reminders import replan
 
 PERSON_BASES = (HelperBasis.RELATIVE, HelperBasis.OMBUDSMAN)
@@ -153,6 +154,7 @@ def set_unit_consent(
     consent.others_level = level
     consent.sensitive = sensitive
     consent.changed_utc = now
+    calendar_changed(session, person_id)  # a limited feed names a sensitive unit neutrally
     session.commit()
     return consent
 

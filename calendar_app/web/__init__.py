@@ -99,6 +99,7 @@ def init_app(app: Flask) -> None:
         api,
         auth,
         booking,
+        feeds,
         health,
         person,
         photos,
@@ -121,6 +122,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(admin.bp)
     app.register_blueprint(sources.bp)
     app.register_blueprint(photos.bp)
+    app.register_blueprint(feeds.bp)
+    feeds.init_app(app)
     csrf.exempt(webhooks.bp)  # signed by Twilio instead; see webhooks._verified
     app.register_blueprint(webhooks.bp)
     from calendar_app.web import api_push, api_reminders  # noqa: F401  (add routes to api.bp)
@@ -183,3 +186,10 @@ def _rate_limits(app: Flask) -> None:
     from calendar_app.web import webhooks
 
     limiter.limit(lambda: app.config["RATELIMIT_WEBHOOKS"])(webhooks.bp)
+    # Feed URLs are guessed only by trying: an address whose tries keep missing is slowed
+    # down (a subscribed phone fetches a few times an hour at most).
+    view = app.view_functions["feeds.serve"]
+    app.view_functions["feeds.serve"] = limiter.limit(
+        lambda: app.config["RATELIMIT_FEED_MISSES"],
+        deduct_when=lambda response: response.status_code == 404,
+    )(view)

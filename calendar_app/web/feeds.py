@@ -1,0 +1,241 @@
+"""Calendar feeds: the subscribable URL itself, the page to make and revoke them, and
+"Lägg till i kalender" for one visit."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import segno
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from werkzeug.http import is_resource_modified
+
+from calendar_app.db import now_utc
+from calendar_app.domain.errors import DomainError
+from calendar_app.models import Booking, Person, Role
+from calendar_app.services import feeds
+from calendar_app.services.access import AccessDenied
+from calendar_app.web import db
+from calendar_app.web.auth import current_actor, login_required
+from calendar_app.web.messages import error_text
+
+bp = Blueprint("feeds", __name__)
+
+# Phones and calendar services fetch again at their own pace; a cache between may keep a
+# copy for five minutes, but only the subscriber's own.
+CACHE_CONTROL = "private, max-age=300"
+
+
+@bp.get("/feed/<string:token>.ics")
+def serve(token: str) -> ResponseReturnValue:
+    """The feed (GET and HEAD). An unknown, revoked or ended feed is a plain 404: the
+    answer never tells whether a token once existed."""
+    now = now_utc()
+    session = db()
+    feed = feeds.find_feed(session, token, now=now)
+    if feed is None:
+        session.rollback()
+        abort(404)
+    rendered = feeds.current_render(session, feed, now=now)
+    etag = rendered.etag if rendered else feed.etag
+    modified = rendered.last_modified if rendered else feed.last_modified
+    assert etag is not None and modified is not None
+    fresh = not is_resource_modified(request.environ, etag=etag, last_modified=modified)
+    status = 304 if fresh else 200
+    body = b""
+    if not fresh:
+        body = rendered.body if rendered else feeds.stored_body(session, feed.id)
+    feeds.record_fetch(
+        session,
+        feed,
+        now=now,
+        remote_addr=request.remote_addr or "",
+        status=status,
+        method=request.method,
+    )
+    response = Response(body, status=status, content_type="text/calendar; charset=utf-8")
+    response.set_etag(etag)
+    response.last_modified = modified
+    response.headers["Cache-Control"] = CACHE_CONTROL
+    response.headers["X-Robots-Tag"] = "noindex"
+    if fresh:
+        response.headers.pop("Content-Type", None)
+    return response
+
+
+def feed_url(token: str) -> str:
+    """The feed's https address: the service's public address, or the one asked on."""
+    base = current_app.config["PUBLIC_BASE_URL"] or request.url_root.rstrip("/")
+    return base + feeds.feed_path(token)
+
+
+def webcal_url(url: str) -> str:
+    """The same address for phones: webcal:// opens the calendar app's subscribe dialog."""
+    return "webcal://" + url.split("://", 1)[1]
+
+
+def qr_data_uri(url: str) -> str:
+    """A QR code of ``url`` as an SVG data URI (our pages allow images from data:)."""
+    return str(segno.make(url, error="m").svg_data_uri(scale=4, border=2))
+
+
+def _page(
+    person_id: int, *, new_token: str | None = None, status: int = 200
+) -> ResponseReturnValue:
+    person = db().get(Person, person_id)
+    try:
+        items = feeds.list_feeds(
+            db(), current_actor(), person_id, now=now_utc(), audited=new_token is None
+        )
+    except AccessDenied:
+        abort(403)
+    assert person is not None
+    new = None
+    if new_token is not None:
+        url = feed_url(new_token)
+        webcal = webcal_url(url)
+        new = {"url": url, "webcal": webcal, "qr": qr_data_uri(webcal)}
+    return (
+        render_template(
+            "person/feeds.html",
+            person=person,
+            feeds=items,
+            new=new,
+            is_helper=g.user.role == Role.HELPER,
+        ),
+        status,
+    )
+
+
+def _refused(exc: DomainError, person_id: int) -> ResponseReturnValue:
+    db().rollback()
+    if isinstance(exc, AccessDenied):
+        abort(403)
+    if exc.code == "feed.not_found":
+        abort(404)
+    flash(error_text(exc.code, exc.message), "error")
+    return redirect(url_for("feeds.page", person_id=person_id))
+
+
+@bp.get("/people/<int:person_id>/feeds")
+@login_required
+def page(person_id: int) -> ResponseReturnValue:
+    """Prenumerera på kalendern: every feed of the person, and a form to make one."""
+    return _page(person_id)
+
+
+@bp.post("/people/<int:person_id>/feeds")
+@login_required
+def create(person_id: int) -> ResponseReturnValue:
+    """Make a feed; its address is shown on the answer page only."""
+    form = request.form
+    try:
+        made = feeds.create_feed(
+            db(),
+            current_actor(),
+            person_id,
+            level=form.get("level", ""),
+            label=form.get("label", ""),
+            alarms=form.get("alarms") == "on",
+            now=now_utc(),
+            locale=str(get_locale() or "sv"),
+        )
+    except DomainError as exc:
+        return _refused(exc, person_id)
+    # Rendered, not flashed or redirected: the address is the secret, and a flashed
+    # message would travel in the session cookie.
+    return _page(person_id, new_token=made.token, status=201)
+
+
+@bp.post("/people/<int:person_id>/feeds/<int:feed_id>/revoke")
+@login_required
+def revoke(person_id: int, feed_id: int) -> ResponseReturnValue:
+    """Stop a feed at once."""
+    try:
+        feeds.revoke_feed(db(), current_actor(), person_id, feed_id, now=now_utc())
+    except DomainError as exc:
+        return _refused(exc, person_id)
+    flash(_("The feed is stopped. Its address no longer works."), "info")
+    return redirect(url_for("feeds.page", person_id=person_id))
+
+
+@bp.post("/people/<int:person_id>/feeds/<int:feed_id>/rotate")
+@login_required
+def rotate(person_id: int, feed_id: int) -> ResponseReturnValue:
+    """A new address for a feed (say, after a lost phone); the old one stops at once."""
+    try:
+        made = feeds.rotate_feed(db(), current_actor(), person_id, feed_id, now=now_utc())
+    except DomainError as exc:
+        return _refused(exc, person_id)
+    return _page(person_id, new_token=made.token, status=201)
+
+
+@bp.get("/people/<int:person_id>/bookings/<int:booking_id>/calendar.ics")
+@login_required
+def booking_file(person_id: int, booking_id: int) -> ResponseReturnValue:
+    """Lägg till i kalender: one visit as a file the phone or computer opens."""
+    booking = db().get(Booking, booking_id)
+    if booking is None or booking.person_id != person_id:
+        abort(404)
+    try:
+        data = feeds.booking_ics(
+            db(),
+            current_actor(),
+            booking_id,
+            request.args.get("occ", ""),
+            now=now_utc(),
+            locale=str(get_locale() or "sv"),
+        )
+    except AccessDenied:
+        abort(403)
+    except DomainError:
+        abort(404)
+    return Response(
+        data,
+        content_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="besok.ics"'},
+    )
+
+
+# Feed URLs are secrets: request lines in access logs (the development server's, gunicorn's)
+# and any message quoting a path show the feed path without its token.
+_FEED_PATH = re.compile(r"(/feed/)[^\s/?\"']+")
+
+
+class HideFeedTokens(logging.Filter):
+    """Rewrites a log record's message so that no feed token is in it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a record that cannot be formatted is left alone
+            return True
+        if "/feed/" in message:
+            record.msg, record.args = _FEED_PATH.sub(r"\1…", message), None
+        return True
+
+
+_HIDE_FEED_TOKENS = HideFeedTokens()
+LOGGERS = ("werkzeug", "gunicorn.access", "gunicorn.error")
+
+
+def init_app(app: Flask) -> None:
+    """Hide feed tokens in the access logs and in the application's own log."""
+    for logger in (*(logging.getLogger(name) for name in LOGGERS), app.logger):
+        if _HIDE_FEED_TOKENS not in logger.filters:
+            logger.addFilter(_HIDE_FEED_TOKENS)
