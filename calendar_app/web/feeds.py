@@ -39,6 +39,9 @@ bp = Blueprint("feeds", __name__)
 # Phones and calendar services fetch again at their own pace; a cache between may keep a
 # copy for five minutes, but only the subscriber's own.
 CACHE_CONTROL = "private, max-age=300"
+# The same few bytes for every address that is no live feed: not our HTML error page, which
+# would quote the address asked for.
+NOT_FOUND = "Kalendern finns inte. / No such calendar.\n"
 
 
 @bp.get("/feed/<string:token>.ics")
@@ -50,7 +53,7 @@ def serve(token: str) -> ResponseReturnValue:
     feed = feeds.find_feed(session, token, now=now)
     if feed is None:
         session.rollback()
-        abort(404)
+        return NOT_FOUND, 404, {"Content-Type": "text/plain; charset=utf-8"}
     rendered = feeds.current_render(session, feed, now=now)
     etag = rendered.etag if rendered else feed.etag
     modified = rendered.last_modified if rendered else feed.last_modified
