@@ -127,6 +127,9 @@ _ACTIONS = {
     "calendar.busy_lookup": _l("Saw when you are busy, to book a first visit"),
     "sources.read": _l("Looked at where your calendar's bookings come from"),
     "source.review": _l("Looked at a change from a source that waits for review"),
+    "feed.fetch": _l("Your calendar was fetched through a subscription (calendar feed)"),
+    "feed.create": _l("Made a calendar feed of your calendar"),
+    "feed.list": _l("Looked at your calendar feeds"),
 }
 
 

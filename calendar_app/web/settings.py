@@ -25,7 +25,7 @@ from flask_babel import gettext as _
 from calendar_app.db import now_utc
 from calendar_app.domain.errors import DomainError
 from calendar_app.models import Person, Role
-from calendar_app.services import preferences
+from calendar_app.services import feeds, preferences
 from calendar_app.services import settings as settings_service
 from calendar_app.services.access import AccessDenied
 from calendar_app.services.audit import export_audit_csv, read_audit_log
@@ -61,9 +61,20 @@ def _settings_page(
 ) -> ResponseReturnValue:
     try:
         view = settings_service.read_settings(db(), current_actor(), person_id, now=now_utc())
+        # Every feed is listed here too: who can read the calendar from outside.
+        items = feeds.list_feeds(db(), current_actor(), person_id, now=now_utc(), audited=False)
     except AccessDenied:
         abort(403)
-    return render_template("person/settings.html", view=view, new_code=new_code), status
+    return (
+        render_template(
+            "person/settings.html",
+            view=view,
+            new_code=new_code,
+            feeds=items,
+            zone=_zone(person_id),
+        ),
+        status,
+    )
 
 
 @bp.post("/people/<int:person_id>/settings/units/<int:provider_id>")
@@ -116,6 +127,11 @@ def end_relationship(person_id: int, relationship_id: int) -> ResponseReturnValu
         return refused(exc, person_id)
     flash(_("The unit can no longer see your calendar."), "info")
     return redirect(url_for("settings.page", person_id=person_id))
+
+
+def _zone(person_id: int) -> str:
+    person = db().get(Person, person_id)
+    return person.timezone if person else current_app.config["DEFAULT_TIMEZONE"]
 
 
 def _until(text: str | None) -> date | None:
