@@ -484,7 +484,9 @@ def _render(session: Session, feed_id: int, now: datetime) -> tuple[str, bytes]:
 def _render_and_store(session: Session, feed_id: int, *, now: datetime) -> Rendered:
     key, body = _render(session, feed_id, now)
     etag = hashlib.sha256(body).hexdigest()[:32]
-    previous = session.get(FeedRender, feed_id)
+    previous = session.execute(
+        select(FeedRender.etag, FeedRender.last_modified_utc).where(FeedRender.feed_id == feed_id)
+    ).first()
     second = now.astimezone(UTC).replace(microsecond=0)
     if previous is not None and previous.etag == etag:
         modified = previous.last_modified_utc

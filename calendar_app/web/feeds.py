@@ -238,7 +238,9 @@ LOGGERS = ("werkzeug", "gunicorn.access", "gunicorn.error")
 
 
 def init_app(app: Flask) -> None:
-    """Hide feed tokens in the access logs and in the application's own log."""
-    for logger in (*(logging.getLogger(name) for name in LOGGERS), app.logger):
+    """Hide feed tokens in the access logs. (The application's own error log names the
+    route's rule, never the path; ``app.logger`` is left alone, since touching it gives
+    it Flask's default handler and doubles every line where logging is configured.)"""
+    for logger in (logging.getLogger(name) for name in LOGGERS):
         if _HIDE_FEED_TOKENS not in logger.filters:
             logger.addFilter(_HIDE_FEED_TOKENS)
