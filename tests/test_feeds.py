@@ -7,6 +7,7 @@ instants the calendar holds, with the clock-change weekends included.
 
 from __future__ import annotations
 
+import gzip
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -34,10 +35,10 @@ from calendar_app.models import (
     User,
     ViewLevel,
 )
-from calendar_app.services import feeds
+from calendar_app.services import feed_render, feeds
 from calendar_app.services.access import AccessDenied, Actor
 from calendar_app.services.settings import withdraw_helper
-from tests.helpers import PNR_ALVA, add_person, do_import, event, vcalendar
+from tests.helpers import PNR_ALVA, add_person, do_import, event, vcalendar, wait_for
 from tests.world import actor, build_world, cheap_hash, log_in
 
 STHLM = ";TZID=Europe/Stockholm:"
@@ -183,7 +184,7 @@ def make_feed(session, person_id: int, now: datetime, level: str = "full", **kw)
 
 
 def render(session, feed_id: int, now: datetime) -> bytes:
-    body = feeds.render_feed(session, feed_id, now=now)
+    body = feed_render.render_feed(session, feed_id, now=now)
     session.commit()
     return body
 
@@ -544,6 +545,27 @@ def test_the_feed_answers_with_calendar_type_validators_and_private_caching(clie
     assert head.headers["ETag"] == etag
 
 
+def test_calendar_apps_that_take_gzip_get_the_stored_bytes_with_their_own_etag(client, session):
+    person = _recent_calendar(session, now_utc())
+    made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=now_utc())
+    url = feeds.feed_path(made.token)
+    plain = client.get(url)
+
+    packed = client.get(url, headers={"Accept-Encoding": "gzip, deflate"})
+
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in packed.headers["Vary"]
+    assert gzip.decompress(packed.data) == plain.data
+    assert len(packed.data) < len(plain.data)
+    assert packed.headers["ETag"] == plain.headers["ETag"][:-1] + '-gzip"'
+    # Either tag names the current version: a client that switched encodings gets a 304.
+    for tag in (plain.headers["ETag"], packed.headers["ETag"]):
+        again = client.get(url, headers={"Accept-Encoding": "gzip", "If-None-Match": tag})
+        assert again.status_code == 304 and again.headers["ETag"] == packed.headers["ETag"]
+    refused = client.get(url, headers={"Accept-Encoding": "gzip;q=0"})
+    assert "Content-Encoding" not in refused.headers and refused.data == plain.data
+
+
 def test_a_change_gives_a_new_etag_and_a_later_last_modified(client, session):
     person = _recent_calendar(session, now_utc())
     made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=now_utc())
@@ -585,15 +607,28 @@ def test_a_change_renders_the_feed_ahead_so_the_next_fetch_finds_it_ready(client
     do_import(
         session,
         person,
-        vcalendar(event("c", ":20300101T100000Z", ":20300101T110000Z", "Ny tid")),
+        vcalendar(
+            event(
+                "c",
+                f":{now_utc() + timedelta(days=30):%Y%m%dT100000Z}",
+                f":{now_utc() + timedelta(days=30):%Y%m%dT110000Z}",
+                "Ny tid",
+            )
+        ),
         now_utc(),
         source="other",
     )
 
-    live = feeds.find_feed(session, made.token, now=now_utc())
-    assert live is not None and live.stored_key == live.render_key
+    def rendered_ahead() -> bool:
+        live = feeds.find_feed(session, made.token, now=now_utc())
+        session.commit()
+        return live is not None and live.stored_key == live.render_key
+
+    wait_for(rendered_ahead)  # on the renderer's own thread: the import did not wait for it
     assert session.scalars(select(FeedRender.rendered_utc)).one() > rendered_before
     session.commit()
+    fetch = client.get(feeds.feed_path(made.token))
+    assert "Ny tid" in {s.summary for s in read_both(fetch.data)}
 
 
 def test_unknown_and_revoked_feeds_get_the_same_plain_404(client, session):
@@ -607,6 +642,7 @@ def test_unknown_and_revoked_feeds_get_the_same_plain_404(client, session):
 
     assert revoked.status_code == unknown.status_code == malformed.status_code == 404
     assert revoked.data == unknown.data == malformed.data
+
     def steady(headers) -> dict[str, str]:  # the rate limiter's counters tick per request
         return {k: v for k, v in headers if not k.startswith(("X-RateLimit", "Retry-After"))}
 

@@ -1,19 +1,22 @@
 """Calendar feeds: secret URLs a phone subscribes to, each at a level, every fetch audited.
 
 A feed's token is 256 random bits shown once; only its SHA-256 is stored. The rendered
-bytes are kept per feed with the key they were made from (the person's calendar version,
-the day, the level and the options) and rendered again as soon as a change to the person's
-calendar commits, so that the phone's next fetch finds them ready.
+bytes (see :mod:`calendar_app.services.feed_render`) are kept per feed with the key they
+were made from (the person's calendar version, the day, the level and the options) and
+rendered again soon after a change to the person's calendar commits, so that the phone's
+next fetch finds them ready.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import logging
 import secrets
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, event, select, type_coerce
@@ -24,32 +27,18 @@ from sqlalchemy.types import String
 from calendar_app.db import now_utc
 from calendar_app.domain import feed as feed_format
 from calendar_app.domain.errors import DomainError
-from calendar_app.domain.merge import Occurrence
-from calendar_app.domain.reminders import QuietHours, Visit, alarm_offsets
 from calendar_app.models import (
     AuditEvent,
-    Booking,
     Feed,
     FeedRender,
     HelperGrant,
     Person,
-    Provider,
-    ReminderSettings,
     Role,
-    UnitConsent,
     ViewLevel,
 )
-from calendar_app.services.access import (
-    PERSONAL_KIND,
-    AccessDenied,
-    Actor,
-    active_grant,
-    audit,
-    authorize,
-)
-from calendar_app.services.calendar import merged_calendar, read_booking
+from calendar_app.services.access import AccessDenied, Actor, active_grant, audit, authorize
+from calendar_app.services.feed_render import DEFAULT_LABEL, grant_level, render, render_key
 from calendar_app.services.locking import CHANGED_PEOPLE
-from calendar_app.services.reminders import person_rules
 
 log = logging.getLogger(__name__)
 
@@ -60,16 +49,7 @@ LEVELS = {
     "time_place": ViewLevel.TIME_PLACE,
     "busy": ViewLevel.BUSY,
 }
-DEFAULT_LABEL = "Personkalendern"
 MAX_FEEDS = 10  # live feeds per person
-# What a feed covers: a year back (the phone keeps some history) and two years ahead.
-PAST_DAYS = 365
-FUTURE_DAYS = 731
-# A cancelled visit stays in the feed, as STATUS:CANCELLED, this long after it was cancelled,
-# so that every subscribed phone learns of it before it disappears.
-CANCELLED_KEPT = timedelta(days=30)
-# Bumped when the rendering itself changes, so that no render of an older kind is served.
-FORMAT = 1
 # How often a fetch updates the feed's "last fetched" (every fetch is audited anyway).
 _FETCH_RESOLUTION = timedelta(minutes=1)
 
@@ -349,7 +329,7 @@ def find_feed(session: Session, token: str, *, now: datetime) -> LiveFeed | None
         return None
     level = ViewLevel(row[3]) if row[3] else None
     if row.helper_grant_id is not None:
-        level = _grant_level(session, row.helper_grant_id, row.timezone, now)
+        level = grant_level(session, row.helper_grant_id, row.timezone, now)
     if level is None:
         return None
     zone = ZoneInfo(row.timezone)
@@ -359,7 +339,7 @@ def find_feed(session: Session, token: str, *, now: datetime) -> LiveFeed | None
         label=row.label,
         level=level,
         for_helper=row.helper_grant_id is not None,
-        render_key=_render_key(
+        render_key=render_key(
             row.calendar_version, now.astimezone(zone).date(), level, row.alarms, row.locale
         ),
         stored_key=row.render_key,
@@ -369,26 +349,11 @@ def find_feed(session: Session, token: str, *, now: datetime) -> LiveFeed | None
     )
 
 
-def _grant_level(session: Session, grant_id: int, timezone: str, now: datetime) -> ViewLevel | None:
-    """What a helper's grant lets their feed show today; None once it ended."""
-    grant = session.get(HelperGrant, grant_id)
-    if grant is None or grant.withdrawn_utc is not None or grant.helper_user_id is None:
-        return None
-    today = now.astimezone(ZoneInfo(timezone)).date()
-    if grant.valid_until is not None and grant.valid_until < today:
-        return None
-    return grant.view_level
-
-
-def _render_key(version: int, today: date, level: ViewLevel, alarms: bool, locale: str) -> str:
-    return f"{FORMAT}:{version}:{today.isoformat()}:{level.value}:{int(alarms)}:{locale}"
-
-
 @dataclass(frozen=True)
 class Rendered:
-    """A feed's bytes as served, with their validators."""
+    """A feed's bytes (gzip-compressed, as stored), with their validators."""
 
-    body: bytes
+    body_gzip: bytes
     etag: str
     last_modified: datetime
 
@@ -402,8 +367,11 @@ def current_render(session: Session, feed: LiveFeed, *, now: datetime) -> Render
 
 
 def stored_body(session: Session, feed_id: int) -> bytes:
-    """The stored render's bytes (after :func:`current_render` said they are current)."""
-    body = session.scalars(select(FeedRender.body).where(FeedRender.feed_id == feed_id)).first()
+    """The stored render's gzip-compressed bytes (after :func:`current_render` said they
+    are current)."""
+    body = session.scalars(
+        select(FeedRender.body_gzip).where(FeedRender.feed_id == feed_id)
+    ).first()
     return body or b""
 
 
@@ -439,50 +407,8 @@ def record_fetch(
     session.commit()
 
 
-# --- Rendering ----------------------------------------------------------------------
-
-
-def render_feed(session: Session, feed_id: int, *, now: datetime) -> bytes:
-    """A feed rendered afresh, stored nowhere (for the benchmark and the tests)."""
-    return _render(session, feed_id, now)[1]
-
-
-def _render(session: Session, feed_id: int, now: datetime) -> tuple[str, bytes]:
-    """The render key and bytes of a feed as of now; reads only."""
-    feed = session.get(Feed, feed_id)
-    if feed is None:
-        raise DomainError("feed.not_found", "no such feed")
-    # The person first, with the version: bookings read after it can only be as new or
-    # newer, never older than the key says.
-    person = session.scalars(
-        select(Person).where(Person.id == feed.person_id).execution_options(populate_existing=True)
-    ).one()
-    level = feed.level
-    if feed.helper_grant_id is not None:
-        level = _grant_level(session, feed.helper_grant_id, person.timezone, now)
-    if level is None:
-        raise DomainError("feed.not_found", "no such feed")
-    zone = ZoneInfo(person.timezone)
-    today = now.astimezone(zone).date()
-    key = _render_key(person.calendar_version, today, level, feed.alarms, feed.locale)
-    events = _events(
-        session,
-        person,
-        level=level,
-        own=feed.helper_grant_id is None,
-        alarms=feed.alarms,
-        locale=feed.locale,
-        today=today,
-        now=now,
-    )
-    body = feed_format.render(
-        feed_format.FeedCalendar(name=feed.label, zone=zone, locale=feed.locale), events
-    )
-    return key, body
-
-
 def _render_and_store(session: Session, feed_id: int, *, now: datetime) -> Rendered:
-    key, body = _render(session, feed_id, now)
+    key, body = render(session, feed_id, now)
     etag = hashlib.sha256(body).hexdigest()[:32]
     previous = session.execute(
         select(FeedRender.etag, FeedRender.last_modified_utc).where(FeedRender.feed_id == feed_id)
@@ -496,13 +422,14 @@ def _render_and_store(session: Session, feed_id: int, *, now: datetime) -> Rende
         modified = max(second, previous.last_modified_utc + timedelta(seconds=1))
     else:
         modified = second
+    compressed = gzip.compress(body, compresslevel=6, mtime=0)  # mtime=0: reproducible bytes
     values = {
         "feed_id": feed_id,
         "render_key": key,
         "etag": etag,
         "last_modified_utc": modified,
         "rendered_utc": now,
-        "body": body,
+        "body_gzip": compressed,
     }
     dialect = session.get_bind().dialect.name
     # An upsert: two workers may render the same feed at once.
@@ -513,358 +440,83 @@ def _render_and_store(session: Session, feed_id: int, *, now: datetime) -> Rende
             set_={k: v for k, v in values.items() if k != "feed_id"},
         )
     )
-    return Rendered(body=body, etag=etag, last_modified=modified)
-
-
-@dataclass(frozen=True)
-class _Detail:
-    """What a feed shows of a booking beyond the merged occurrence."""
-
-    id: int
-    source_id: int
-    uid: str
-    recurrence_key: str
-    feed_sequence: int
-    changed: datetime
-    description: str
-    practitioner_name: str | None
-    interpreter: bool
-    interpreter_language: str | None
-    transport_needed: bool
-    cancellation_terms: str | None
-    no_show_fee: str | None
-
-
-def _details(session: Session, person_id: int) -> dict[int, _Detail]:
-    """Every booking of the person (one query: cheaper than naming the ids wanted)."""
-    rows = session.execute(
-        select(
-            Booking.id,
-            Booking.source_id,
-            Booking.uid,
-            Booking.recurrence_key,
-            Booking.feed_sequence,
-            Booking.changed_utc,
-            Booking.first_seen_utc,
-            Booking.description,
-            Booking.practitioner_name,
-            Booking.interpreter,
-            Booking.interpreter_language,
-            Booking.transport_needed,
-            Booking.cancellation_terms,
-            Booking.no_show_fee,
-        ).where(Booking.person_id == person_id)
-    ).all()
-    return {
-        r.id: _Detail(
-            id=r.id,
-            source_id=r.source_id,
-            uid=r.uid,
-            recurrence_key=r.recurrence_key,
-            feed_sequence=r.feed_sequence or 0,
-            changed=r.changed_utc or r.first_seen_utc,
-            description=r.description or "",
-            practitioner_name=r.practitioner_name,
-            interpreter=r.interpreter,
-            interpreter_language=r.interpreter_language,
-            transport_needed=r.transport_needed,
-            cancellation_terms=r.cancellation_terms,
-            no_show_fee=r.no_show_fee,
-        )
-        for r in rows
-    }
-
-
-def _events(
-    session: Session,
-    person: Person,
-    *,
-    level: ViewLevel,
-    own: bool,
-    alarms: bool,
-    locale: str,
-    today: date,
-    now: datetime,
-) -> list[feed_format.FeedEvent]:
-    zone = ZoneInfo(person.timezone)
-    occurrences = merged_calendar(
-        session,
-        person.id,
-        today - timedelta(days=PAST_DAYS),
-        today + timedelta(days=FUTURE_DAYS),
-        zone=zone,
-        max_days=PAST_DAYS + FUTURE_DAYS,
-    )
-    details = _details(session, person.id)
-    masters = {(d.source_id, d.uid): d for d in details.values() if d.recurrence_key == ""}
-    consents = session.scalars(select(UnitConsent).where(UnitConsent.person_id == person.id)).all()
-    sensitive = {c.provider_id for c in consents if c.sensitive}
-    no_reminders = {c.provider_id for c in consents if not c.reminders}
-    phones = dict(
-        session.execute(
-            select(Provider.id, Provider.phone).where(
-                Provider.id.in_({o.provider_id for o in occurrences})
-            )
-        ).all()
-    )
-    rules, quiet = (
-        (person_rules(session, person.id), _quiet(session, person.id))
-        if alarms
-        else (
-            [],
-            None,
-        )
-    )
-    words = feed_format.texts(locale)
-    events = []
-    shown: set[str] = set()
-    for occ in occurrences:
-        detail = details.get(occ.booking_id)
-        if detail is None:
-            continue
-        master = masters.get((detail.source_id, detail.uid)) if detail.recurrence_key else None
-        sequence, changed = _versions(detail, master)
-        if occ.status == "cancelled" and now - changed > CANCELLED_KEPT:
-            continue
-        anchor = master or detail
-        uid = feed_format.feed_uid(anchor.id, occ.recurrence_key)
-        if uid in shown:
-            continue  # the same occurrence delivered twice (merged) is one event
-        shown.add(uid)
-        occ_level = level
-        if occ.provider_kind == PERSONAL_KIND and not own:
-            occ_level = ViewLevel.BUSY  # the person's own calendars are busy time to others
-        summary, location, description = _shown(
-            occ,
-            detail,
-            occ_level,
-            words,
-            neutral=occ.provider_id in sensitive,
-            protected=person.protected_identity,
-            phone=phones.get(occ.provider_id),
-        )
-        if occ.status == "cancelled":
-            summary = words["cancelled"].format(title=summary)
-        before: tuple[timedelta, ...] = ()
-        if (
-            alarms
-            and occ.status != "cancelled"
-            and not occ.transparent
-            and occ.provider_kind != PERSONAL_KIND
-            and occ.provider_id not in no_reminders
-        ):
-            visit = Visit(
-                key=(occ.booking_id, occ.recurrence_key),
-                start=occ.start,
-                all_day=occ.all_day,
-                start_date=occ.start_date,
-                transport_needed=detail.transport_needed,
-            )
-            before = alarm_offsets(visit, rules, zone=zone, quiet=quiet)
-        dated = occ.all_day and occ.start_date is not None and occ.end_date is not None
-        events.append(
-            feed_format.FeedEvent(
-                uid=uid,
-                start=None if dated else occ.start,
-                end=None if dated else occ.end,
-                start_date=occ.start_date if dated else None,
-                end_date=occ.end_date if dated else None,
-                summary=summary,
-                location=location,
-                description=description,
-                status=occ.status,
-                sequence=sequence,
-                changed=changed,
-                transparent=occ.transparent,
-                alarms_before=before,
-            )
-        )
-    return events
-
-
-def _versions(detail: _Detail, master: _Detail | None) -> tuple[int, datetime]:
-    """SEQUENCE and last change of an occurrence. One moved by an override counts one
-    change more than its series, so its SEQUENCE goes up when the override appears."""
-    if master is None:
-        return detail.feed_sequence, detail.changed
-    return master.feed_sequence + 1 + detail.feed_sequence, max(detail.changed, master.changed)
-
-
-def _quiet(session: Session, person_id: int) -> QuietHours | None:
-    settings = session.get(ReminderSettings, person_id)
-    if settings is not None and settings.quiet_start and settings.quiet_end:
-        return QuietHours(settings.quiet_start, settings.quiet_end)
-    return None
-
-
-def _shown(
-    occ: Occurrence,
-    detail: _Detail,
-    level: ViewLevel,
-    words: dict[str, str],
-    *,
-    neutral: bool,
-    protected: bool,
-    phone: str | None,
-) -> tuple[str, str, str]:
-    """Summary, location and description at ``level``; a protected person's feeds never
-    hold an address."""
-    if level == ViewLevel.BUSY:
-        return words["busy"], "", ""
-    location = "" if protected else occ.location
-    if level == ViewLevel.TIME_PLACE:
-        unit = words["neutral_unit"] if neutral else occ.provider
-        return words["visit"].format(unit=unit), location, ""
-    if occ.provider_kind == PERSONAL_KIND:
-        return occ.title or occ.provider, location, detail.description
-    lines = [detail.description] if detail.description else []
-    lines.append(words["unit"].format(unit=occ.provider))
-    if detail.practitioner_name:
-        lines.append(words["practitioner"].format(name=detail.practitioner_name))
-    if occ.mode in ("phone", "video"):
-        lines.append(words[occ.mode])
-    if detail.interpreter:
-        lines.append(
-            words["interpreter"].format(language=detail.interpreter_language)
-            if detail.interpreter_language
-            else words["interpreter_unknown"]
-        )
-    if detail.transport_needed:
-        lines.append(words["transport"])
-    if detail.cancellation_terms:
-        lines.append(words["cancellation"].format(terms=detail.cancellation_terms))
-    if detail.no_show_fee:
-        lines.append(words["fee"].format(fee=detail.no_show_fee))
-    if phone:
-        lines.append(words["call"].format(phone=phone))
-    return occ.title or occ.provider, location, "\n".join(lines)
+    return Rendered(body_gzip=compressed, etag=etag, last_modified=modified)
 
 
 # --- Rendering again when a calendar changes ---------------------------------------------
 
 
 def keep_feeds_current(factory: sessionmaker[Session]) -> None:
-    """Render the feeds of people whose calendars a commit changed, right after it.
+    """Render the feeds of people whose calendars a commit changed, soon after it.
 
-    The phone's next fetch then finds the bytes ready. A render that fails here is only
-    logged: the fetch renders whatever is not current.
+    The rendering runs on a thread of its own, so whoever made the change (a caregiver
+    booking, a sync round) does not wait for it; the phone's next fetch finds the bytes
+    ready. A fetch that comes first, or a render that fails, is no harm: the fetch renders
+    whatever is not current.
     """
+    renderer = AheadRenderer(factory)
 
     @event.listens_for(factory, "after_commit")
     def _after_commit(session: Session) -> None:
         people = session.info.pop(CHANGED_PEOPLE, None)
         if people:
-            refresh_feeds(factory, people)
+            renderer.submit(people)
 
     @event.listens_for(factory, "after_rollback")
     def _after_rollback(session: Session) -> None:
         session.info.pop(CHANGED_PEOPLE, None)
 
 
+class AheadRenderer:
+    """One background thread per session factory that renders the feeds of the people
+    submitted to it, each person once however often they are submitted while waiting. The
+    thread ends when it has had nothing to do for a while, and starts again when needed."""
+
+    IDLE_SECONDS = 5.0
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self.factory = factory
+        self.lock = threading.Lock()
+        self.waiting: list[int] = []
+        self.wake = threading.Condition(self.lock)
+        self.running = False
+
+    def submit(self, people: Iterable[int]) -> None:
+        with self.lock:
+            for person_id in people:
+                if person_id not in self.waiting:
+                    self.waiting.append(person_id)
+            self.wake.notify()
+            if not self.running:
+                self.running = True
+                threading.Thread(target=self._run, name="feed-renderer", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            with self.lock:
+                if not self.waiting:
+                    self.wake.wait(self.IDLE_SECONDS)
+                if not self.waiting:
+                    self.running = False
+                    return
+                person_id = self.waiting.pop(0)
+            refresh_feeds(self.factory, [person_id])
+
+
 def refresh_feeds(factory: sessionmaker[Session], people: Iterable[int]) -> None:
-    """Render and store every live feed of these people (one transaction per feed)."""
-    with factory() as session:
-        feeds = session.scalars(
-            select(Feed.id).where(Feed.person_id.in_(set(people)), Feed.revoked_utc.is_(None))
-        ).all()
-        session.commit()
-        for feed_id in feeds:
-            try:
-                _render_and_store(session, feed_id, now=now_utc())
-                session.commit()
-            except DomainError:
-                session.rollback()  # a helper's feed whose grant has ended: nothing to show
-            except Exception as exc:  # noqa: BLE001 - never fail the commit that came before
-                session.rollback()
-                log.warning("feed %s could not be rendered ahead: %s", feed_id, type(exc).__name__)
-
-
-# --- One visit to add to a calendar ------------------------------------------------------
-
-
-def booking_ics(
-    session: Session,
-    actor: Actor,
-    booking_id: int,
-    occurrence_key: str,
-    *,
-    now: datetime,
-    locale: str = "sv",
-) -> bytes:
-    """One visit as an iCalendar file ("Lägg till i kalender"), at the viewer's level and
-    with the same UID as in the person's feeds; the read is audited like the booking page."""
-    found = read_booking(session, actor, booking_id, occurrence_key, now=now)
-    booking = found.booking
-    person = session.get(Person, booking.person_id)
-    assert person is not None
-    zone = ZoneInfo(person.timezone)
-    details = _details(session, person.id)
-    session.commit()
-    detail = details[booking.id]
-    master = None
-    if booking.recurrence_key:
-        master = next(
-            (
-                d
-                for d in details.values()
-                if (d.source_id, d.uid, d.recurrence_key) == (booking.source_id, booking.uid, "")
-            ),
-            None,
-        )
-    key = occurrence_key or booking.recurrence_key
-    dated = booking.all_day
-    occ = Occurrence(
-        booking_id=booking.id,
-        uid=booking.uid,
-        recurrence_key=key,
-        start=found.start,
-        end=found.end,
-        all_day=dated,
-        start_date=found.start.astimezone(zone).date() if dated else None,
-        end_date=found.end.astimezone(zone).date() if dated else None,
-        title=booking.title,
-        location=booking.location,
-        provider_id=booking.provider_id,
-        provider=booking.provider.name,
-        provider_kind=booking.provider.kind.value,
-        source="",
-        status=found.status,
-        transparent=booking.transparent,
-        mode=booking.mode.value,
-    )
-    consent = session.scalars(
-        select(UnitConsent).where(
-            UnitConsent.person_id == person.id, UnitConsent.provider_id == booking.provider_id
-        )
-    ).first()
-    session.commit()
-    words = feed_format.texts(locale)
-    summary, location, description = _shown(
-        occ,
-        detail,
-        found.level,
-        words,
-        neutral=consent is not None and consent.sensitive,
-        protected=person.protected_identity or not found.show_address,
-        phone=booking.provider.phone,
-    )
-    if found.status == "cancelled":
-        summary = words["cancelled"].format(title=summary)
-    sequence, changed = _versions(detail, master)
-    event = feed_format.FeedEvent(
-        uid=feed_format.feed_uid((master or detail).id, key),
-        start=None if dated else found.start,
-        end=None if dated else found.end,
-        start_date=occ.start_date,
-        end_date=occ.end_date,
-        summary=summary,
-        location=location,
-        description=description,
-        status=found.status,
-        sequence=sequence,
-        changed=changed,
-        transparent=booking.transparent,
-    )
-    return feed_format.render(
-        feed_format.FeedCalendar(name=DEFAULT_LABEL, zone=zone, locale=locale), [event]
-    )
+    """Render and store every live feed of these people (one transaction per feed); any
+    failure is logged, never raised."""
+    try:
+        with factory() as session:
+            feeds = session.scalars(
+                select(Feed.id).where(Feed.person_id.in_(set(people)), Feed.revoked_utc.is_(None))
+            ).all()
+            session.commit()
+            for feed_id in feeds:
+                try:
+                    _render_and_store(session, feed_id, now=now_utc())
+                    session.commit()
+                except DomainError:
+                    session.rollback()  # a helper's feed whose grant has ended: nothing to show
+    except Exception as exc:  # noqa: BLE001 - the fetch renders what is not current
+        log.warning("feeds could not be rendered ahead: %s", type(exc).__name__)

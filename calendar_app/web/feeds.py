@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gzip
 import logging
 import re
 
@@ -28,7 +29,7 @@ from werkzeug.http import is_resource_modified
 from calendar_app.db import now_utc
 from calendar_app.domain.errors import DomainError
 from calendar_app.models import Booking, Person, Role
-from calendar_app.services import feeds
+from calendar_app.services import feed_render, feeds
 from calendar_app.services.access import AccessDenied
 from calendar_app.web import db
 from calendar_app.web.auth import current_actor, login_required
@@ -58,11 +59,19 @@ def serve(token: str) -> ResponseReturnValue:
     etag = rendered.etag if rendered else feed.etag
     modified = rendered.last_modified if rendered else feed.last_modified
     assert etag is not None and modified is not None
-    fresh = not is_resource_modified(request.environ, etag=etag, last_modified=modified)
+    # Two representations: gzip for the clients that take it (calendar apps do), plain for
+    # the rest; each has its own strong ETag, and either one in If-None-Match is current.
+    compressed = request.accept_encodings.quality("gzip") > 0
+    tags = (f"{etag}-gzip", etag) if compressed else (etag, f"{etag}-gzip")
+    fresh = any(
+        not is_resource_modified(request.environ, etag=tag, last_modified=modified) for tag in tags
+    )
     status = 304 if fresh else 200
     body = b""
     if not fresh:
-        body = rendered.body if rendered else feeds.stored_body(session, feed.id)
+        body = rendered.body_gzip if rendered else feeds.stored_body(session, feed.id)
+        if not compressed:
+            body = gzip.decompress(body)
     feeds.record_fetch(
         session,
         feed,
@@ -72,12 +81,15 @@ def serve(token: str) -> ResponseReturnValue:
         method=request.method,
     )
     response = Response(body, status=status, content_type="text/calendar; charset=utf-8")
-    response.set_etag(etag)
+    response.set_etag(tags[0])
     response.last_modified = modified
     response.headers["Cache-Control"] = CACHE_CONTROL
     response.headers["X-Robots-Tag"] = "noindex"
+    response.vary.add("Accept-Encoding")
     if fresh:
         response.headers.pop("Content-Type", None)
+    elif compressed:
+        response.headers["Content-Encoding"] = "gzip"
     return response
 
 
@@ -196,7 +208,7 @@ def booking_file(person_id: int, booking_id: int) -> ResponseReturnValue:
     if booking is None or booking.person_id != person_id:
         abort(404)
     try:
-        data = feeds.booking_ics(
+        data = feed_render.booking_ics(
             db(),
             current_actor(),
             booking_id,

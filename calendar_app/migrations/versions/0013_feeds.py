@@ -57,7 +57,7 @@ def upgrade() -> None:
         sa.Column("etag", sa.String(length=64), nullable=False),
         sa.Column("last_modified_utc", sa.DateTime(timezone=True), nullable=False),
         sa.Column("rendered_utc", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("body", sa.LargeBinary(), nullable=False),
+        sa.Column("body_gzip", sa.LargeBinary(), nullable=False),
         sa.ForeignKeyConstraint(["feed_id"], ["feed.id"]),
         sa.PrimaryKeyConstraint("feed_id"),
     )
