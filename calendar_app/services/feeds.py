@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, event, select, type_coerce
+from sqlalchemy import bindparam, delete, event, insert, select, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import String
@@ -294,6 +294,34 @@ class LiveFeed:
     last_fetched_utc: datetime | None
 
 
+# Built once: this path runs for every poll of every phone.
+_FIND_FEED = (
+    select(
+        Feed.id,
+        Feed.person_id,
+        Feed.label,
+        type_coerce(Feed.level, String),
+        Feed.helper_grant_id,
+        Feed.alarms,
+        Feed.locale,
+        Feed.last_fetched_utc,
+        Person.calendar_version,
+        Person.timezone,
+        FeedRender.render_key,
+        FeedRender.etag,
+        FeedRender.last_modified_utc,
+    )
+    .join(Person, Person.id == Feed.person_id)
+    .outerjoin(FeedRender, FeedRender.feed_id == Feed.id)
+    .where(
+        Feed.token_hash == bindparam("token_hash"),
+        Feed.revoked_utc.is_(None),
+        Person.deleted_utc.is_(None),
+    )
+)
+_STORED_BODY = select(FeedRender.body_gzip).where(FeedRender.feed_id == bindparam("feed_id"))
+
+
 def find_feed(session: Session, token: str, *, now: datetime) -> LiveFeed | None:
     """The live feed with this token; None if unknown, revoked, or its grant has ended.
 
@@ -301,30 +329,10 @@ def find_feed(session: Session, token: str, *, now: datetime) -> LiveFeed | None
     """
     if not 20 <= len(token) <= 100:
         return None
-    row = session.execute(
-        select(
-            Feed.id,
-            Feed.person_id,
-            Feed.label,
-            type_coerce(Feed.level, String),
-            Feed.helper_grant_id,
-            Feed.alarms,
-            Feed.locale,
-            Feed.last_fetched_utc,
-            Person.calendar_version,
-            Person.timezone,
-            FeedRender.render_key,
-            FeedRender.etag,
-            FeedRender.last_modified_utc,
-        )
-        .join(Person, Person.id == Feed.person_id)
-        .outerjoin(FeedRender, FeedRender.feed_id == Feed.id)
-        .where(
-            Feed.token_hash == _digest(token),
-            Feed.revoked_utc.is_(None),
-            Person.deleted_utc.is_(None),
-        )
-    ).first()
+    # Core statements on the session's connection here and in stored_body/record_fetch:
+    # this path runs for every poll of every phone, and the ORM's bookkeeping costs more
+    # than the queries themselves.
+    row = session.connection().execute(_FIND_FEED, {"token_hash": _digest(token)}).first()
     if row is None:
         return None
     level = ViewLevel(row[3]) if row[3] else None
@@ -369,9 +377,7 @@ def current_render(session: Session, feed: LiveFeed, *, now: datetime) -> Render
 def stored_body(session: Session, feed_id: int) -> bytes:
     """The stored render's gzip-compressed bytes (after :func:`current_render` said they
     are current)."""
-    body = session.scalars(
-        select(FeedRender.body_gzip).where(FeedRender.feed_id == feed_id)
-    ).first()
+    body = session.connection().execute(_STORED_BODY, {"feed_id": feed_id}).scalar()
     return body or b""
 
 
@@ -389,21 +395,21 @@ def record_fetch(
     Who fetched is unknown (whoever holds the address): the row names the feed, by its
     label, with the role ``feed`` (``helper-feed`` for a helper's).
     """
-    session.add(
-        AuditEvent(
+    connection = session.connection()
+    connection.execute(
+        insert(AuditEvent).values(
             at_utc=now,
             person_id=feed.person_id,
             actor_label=feed.label[:200],
             actor_role="helper-feed" if feed.for_helper else "feed",
+            actor_unit="",
             action="feed.fetch",
             detail=f"feed {feed.id}, {feed.level.value}, {method} {status}",
             remote_addr=remote_addr[:64],
         )
     )
     if feed.last_fetched_utc is None or now - feed.last_fetched_utc >= _FETCH_RESOLUTION:
-        row = session.get(Feed, feed.id)
-        if row is not None:
-            row.last_fetched_utc = now
+        connection.execute(update(Feed).where(Feed.id == feed.id).values(last_fetched_utc=now))
     session.commit()
 
 
@@ -433,9 +439,9 @@ def _render_and_store(session: Session, feed_id: int, *, now: datetime) -> Rende
     }
     dialect = session.get_bind().dialect.name
     # An upsert: two workers may render the same feed at once.
-    insert = (postgresql if dialect == "postgresql" else sqlite).insert(FeedRender)
+    upsert = (postgresql if dialect == "postgresql" else sqlite).insert(FeedRender)
     session.execute(
-        insert.values(**values).on_conflict_do_update(
+        upsert.values(**values).on_conflict_do_update(
             index_elements=[FeedRender.feed_id],
             set_={k: v for k, v in values.items() if k != "feed_id"},
         )
