@@ -48,6 +48,8 @@ bench: install-dev
 		$(BIN)/python -m bench.reminder_bench
 	TEST_DATABASE_URL="$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}" \
 		$(BIN)/python -m bench.sync_bench
+	TEST_DATABASE_URL="$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}" \
+		$(BIN)/python -m bench.feed_bench
 
 ## Re-extract messages and recompile the Swedish catalogue after changing UI texts.
 translations: install-dev

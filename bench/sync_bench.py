@@ -21,6 +21,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from bench.harness import Backend, fresh_database, timed
 from bench.report import write_doc
 from calendar_app.models import Person
+from calendar_app.services import sources as source_service
 from calendar_app.services import sync
 from calendar_app.services.access import Actor
 from tests.feeds import FeedServer
@@ -73,12 +74,12 @@ def policy() -> sync.SyncPolicy:
     )
 
 
-def measure(backend: Backend, feeds: FeedServer, sources: int) -> dict[str, float]:
+def measure(backend: Backend, feeds: FeedServer, count: int) -> dict[str, float]:
     rules = policy()
     now = datetime.now(UTC)
     with fresh_database(backend) as db:
         with db.sessions() as session:
-            for number in range(sources):
+            for number in range(count):
                 person = Person(
                     personnummer=f"19{number:010d}",
                     name=f"Person {number}",
@@ -87,7 +88,7 @@ def measure(backend: Backend, feeds: FeedServer, sources: int) -> dict[str, floa
                 )
                 session.add(person)
                 session.commit()
-                sources.add_source(
+                source_service.add_source(
                     session,
                     Actor.operator(),
                     person_id=person.id,
@@ -101,7 +102,7 @@ def measure(backend: Backend, feeds: FeedServer, sources: int) -> dict[str, floa
         figures: dict[str, float] = {}
         for name, offset in (("first", 0), ("unchanged", 1), ("changed", 2)):
             if name == "changed":
-                for number in range(sources):
+                for number in range(count):
                     feeds.set(f"/{number}.ics", calendar(number, moved=True))
             moment = now + timedelta(hours=offset)
             seconds, outcomes = timed(
@@ -110,7 +111,7 @@ def measure(backend: Backend, feeds: FeedServer, sources: int) -> dict[str, floa
                 )
             )
             failed = [o for o in outcomes if o.error_code or o.state != "ok"]
-            if len(outcomes) != sources or failed:
+            if len(outcomes) != count or failed:
                 raise SystemExit(f"{name}: {len(outcomes)} read, failed: {failed[:3]}")
             figures[name] = seconds
         return figures

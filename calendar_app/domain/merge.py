@@ -45,6 +45,10 @@ class Occurrence:
     transparent: bool = False
     mode: str = "in_person"
     practitioner_name: str | None = None
+    practitioner_photo: str | None = None  # the digest of a photo we serve
+    interpreter: bool = False
+    interpreter_language: str | None = None
+    transport_needed: bool = False
     origin: str = "synced"
     overlaps: tuple[str, ...] = ()
     also_from: tuple[Provenance, ...] = ()

@@ -186,10 +186,6 @@ def _rate_limits(app: Flask) -> None:
     from calendar_app.web import webhooks
 
     limiter.limit(lambda: app.config["RATELIMIT_WEBHOOKS"])(webhooks.bp)
-    # Feed URLs are guessed only by trying: an address whose tries keep missing is slowed
-    # down (a subscribed phone fetches a few times an hour at most).
-    view = app.view_functions["feeds.serve"]
-    app.view_functions["feeds.serve"] = limiter.limit(
-        lambda: app.config["RATELIMIT_FEED_MISSES"],
-        deduct_when=lambda response: response.status_code == 404,
-    )(view)
+    # Feeds count only their misses, in the view itself (see feeds.serve): a phone's
+    # polls of a live feed pass no limiter at all.
+    limiter.exempt(app.view_functions["feeds.serve"])

@@ -24,6 +24,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from limits import parse
 from werkzeug.http import is_resource_modified
 
 from calendar_app.db import now_utc
@@ -43,6 +44,7 @@ CACHE_CONTROL = "private, max-age=300"
 # The same few bytes for every address that is no live feed: not our HTML error page, which
 # would quote the address asked for.
 NOT_FOUND = "Kalendern finns inte. / No such calendar.\n"
+TOO_MANY = "För många försök. Vänta en stund. / Too many attempts; wait a while.\n"
 
 
 @bp.get("/feed/<string:token>.ics")
@@ -54,7 +56,7 @@ def serve(token: str) -> ResponseReturnValue:
     feed = feeds.find_feed(session, token, now=now)
     if feed is None:
         session.rollback()
-        return NOT_FOUND, 404, {"Content-Type": "text/plain; charset=utf-8"}
+        return _miss()
     rendered = feeds.current_render(session, feed, now=now)
     etag = rendered.etag if rendered else feed.etag
     modified = rendered.last_modified if rendered else feed.last_modified
@@ -91,6 +93,20 @@ def serve(token: str) -> ResponseReturnValue:
     elif compressed:
         response.headers["Content-Encoding"] = "gzip"
     return response
+
+
+def _miss() -> ResponseReturnValue:
+    """404 for an address that is no live feed; 429 once the client's misses exceed
+    ``RATELIMIT_FEED_MISSES``. Feed addresses are guessed only by trying, so only misses
+    count: a live feed is served to any address, a household's phones behind one address
+    included, whatever else that address tried."""
+    limiter = current_app.extensions["rate_limiter"]
+    limit = parse(current_app.config["RATELIMIT_FEED_MISSES"])
+    if current_app.config["RATELIMIT_ENABLED"] and not limiter.limiter.hit(
+        limit, "feed-miss", request.remote_addr or ""
+    ):
+        return TOO_MANY, 429, {"Content-Type": "text/plain; charset=utf-8", "Retry-After": "3600"}
+    return NOT_FOUND, 404, {"Content-Type": "text/plain; charset=utf-8"}
 
 
 def feed_url(token: str) -> str:

@@ -29,6 +29,11 @@ def long_date(value: date) -> str:
     return format_date(value, "EEEE d MMMM", locale=_locale())
 
 
+def month_name(value: date) -> str:
+    """'november 2026' / 'November 2026'."""
+    return format_date(value, "LLLL yyyy", locale=_locale())
+
+
 def clock(value: datetime, zone: str) -> str:
     """'kl. 10.00' in Swedish, '10:00' in English, in the person's zone."""
     local = value.astimezone(ZoneInfo(zone))
@@ -62,6 +67,7 @@ def since(value: datetime, zone: str) -> str:
 def init_app(app: Flask) -> None:
     """Make the formatters available in templates."""
     app.jinja_env.filters["long_date"] = long_date
+    app.jinja_env.filters["month_name"] = month_name
     app.jinja_env.filters["tz"] = ZoneInfo
     app.jinja_env.filters["moment"] = moment
     app.jinja_env.globals["get_locale"] = get_locale

@@ -104,6 +104,47 @@ def week(person_id: int) -> ResponseReturnValue:
     )
 
 
+@bp.get("/people/<int:person_id>/today")
+@login_required
+def today(person_id: int) -> ResponseReturnValue:
+    """One day: what is on, with everything about each visit."""
+    zone = _zone_of(person_id)
+    day = _parse_day(request.args.get("day"), _today(zone))
+    view = _read(person_id, day, day + timedelta(days=1))
+    return render_template(
+        "person/today.html",
+        view=view,
+        day=day,
+        items=_by_day(view, [day])[day],
+        is_today=day == _today(zone),
+        previous=day - timedelta(days=1),
+        following=day + timedelta(days=1),
+    )
+
+
+@bp.get("/people/<int:person_id>/month")
+@login_required
+def month(person_id: int) -> ResponseReturnValue:
+    """A month, week by week (Monday first), each day with its visits."""
+    zone = _zone_of(person_id)
+    first = _parse_day(request.args.get("start"), _today(zone)).replace(day=1)
+    following = (first + timedelta(days=32)).replace(day=1)
+    monday = first - timedelta(days=first.weekday())
+    end = following + timedelta(days=(7 - following.weekday()) % 7)
+    view = _read(person_id, monday, end)
+    days = [monday + timedelta(days=i) for i in range((end - monday).days)]
+    return render_template(
+        "person/month.html",
+        view=view,
+        first=first,
+        weeks=[days[i : i + 7] for i in range(0, len(days), 7)],
+        by_day=_by_day(view, days),
+        previous=(first - timedelta(days=1)).replace(day=1),
+        following=following,
+        today=_today(zone),
+    )
+
+
 @bp.get("/people/<int:person_id>/agenda")
 @login_required
 def agenda(person_id: int) -> ResponseReturnValue:

@@ -1,0 +1,89 @@
+"""The person's calendar as a day, a month and a list: every visit with what the viewer may
+see of it (unit, place, time, mode, interpreter, transport, whom they meet)."""
+
+from __future__ import annotations
+
+import re
+
+from calendar_app.models import Person
+from tests.helpers import add_person, do_import, event, vcalendar
+from tests.world import build_world, log_in
+
+
+def test_the_day_shows_each_visit_with_mode_interpreter_transport_and_whom_to_meet(
+    client, session, now
+):
+    world = build_world(session, now)
+    alva = session.get(Person, world.person_id)
+    session.commit()
+    do_import(
+        session,
+        alva,
+        vcalendar(
+            event(
+                "tolk",
+                ":20261202T130000Z",
+                ":20261202T140000Z",
+                "Bedömningssamtal",
+                X_PK_MODE="video",
+                X_PK_INTERPRETER="arabiska",
+                X_PK_TRANSPORT="TRUE",
+                X_PK_PRACTITIONER="Sara Nilsson",
+            )
+        ),
+        now,
+        source="second",
+    )
+    log_in(client, "person")
+
+    page = client.get(f"/people/{world.person_id}/today?day=2026-12-02").get_data(as_text=True)
+
+    assert "onsdag 2 december" in page
+    for text in (
+        "Samtal",
+        "Bedömningssamtal",
+        "Videobesök",
+        "Tolk: arabiska",
+        "Boka resa",
+        "Du träffar Sara Nilsson",
+        "Sigfridsvägen 9",
+        "Vuxenpsykiatrin Växjö",
+    ):
+        assert text in page, text  # fmt: skip
+    assert 'aria-current="page">Dag<' in page
+
+    log_in(client, "helper_busy")
+    busy = client.get(f"/people/{world.person_id}/today?day=2026-12-02").get_data(as_text=True)
+    for text in ("Bedömningssamtal", "Tolk", "Boka resa", "Sara Nilsson", "Sigfridsvägen"):
+        assert text not in busy, text
+    assert busy.count("Upptagen") >= 3
+
+
+def test_the_month_lists_every_day_monday_first_with_its_visits(client, session, now):
+    world = build_world(session, now)
+    log_in(client, "person")
+
+    page = client.get(f"/people/{world.person_id}/month?start=2026-12-15").get_data(as_text=True)
+
+    assert "december 2026" in page
+    days = re.findall(r'<li class="mday[^"]*">\s*<h2><a href="[^"]*day=(\d{4}-\d\d-\d\d)', page)
+    assert days[0] == "2026-11-30" and days[-1] == "2027-01-03"  # whole weeks, Monday first
+    assert len(days) == 35
+    assert "Samtal" in page and page.count('class="clash"') == 2  # 2 December: the overlap
+    nxt = client.get(f"/people/{world.person_id}/month?start=2027-01-01").get_data(as_text=True)
+    assert "januari 2027" in nxt and "Samtal" not in nxt
+
+
+def test_an_empty_day_says_so(client, session, now):
+    person = add_person(session, now)
+    from calendar_app.models import Role, User
+    from tests.world import cheap_hash
+
+    session.add(
+        User(username="alva", display_name="Alva", password_hash=cheap_hash(), role=Role.PERSON,
+             person_id=person.id)
+    )  # fmt: skip
+    session.commit()
+    log_in(client, "alva")
+    page = client.get(f"/people/{person.id}/today?day=2026-12-05").get_data(as_text=True)
+    assert "Inga besök den här dagen." in page
