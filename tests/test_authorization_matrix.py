@@ -196,10 +196,6 @@ MATRIX: dict[str, Case] = {
     ),
     # A picture of a practitioner, not of the person: anyone signed in, nothing audited.
     "photos.show": Case("GET", path("/photos/{digest}.jpg"), SIGNED_IN, prepare=a_photo),
-    # Whoever holds the address gets the feed, signed in or not; every fetch is audited.
-    "feeds.serve": Case(
-        "GET", path("/feed/{token}.ics"), dict.fromkeys(ROLES, AUDIT), prepare=a_feed
-    ),
     "feeds.page": Case("GET", path(P + "/feeds"), FEED_VIEWERS),
     "feeds.create": Case("POST", path(P + "/feeds"), FEED_MAKERS, form=lambda w: {"level": "busy"}),
     "feeds.revoke": Case(

@@ -543,6 +543,11 @@ def test_the_feed_answers_with_calendar_type_validators_and_private_caching(clie
     assert head.status_code == 200 and head.data == b""
     assert head.headers["Content-Length"] == str(len(response.data))
     assert head.headers["ETag"] == etag
+    # Served in front of Flask: the site's security headers, no session cookie; only GET
+    # and HEAD are feed fetches (and audited).
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "Set-Cookie" not in response.headers and "Cookie" not in response.headers["Vary"]
+    assert client.post(url).status_code in (404, 405)
 
 
 def test_calendar_apps_that_take_gzip_get_the_stored_bytes_with_their_own_etag(client, session):

@@ -21,6 +21,12 @@ CSP = (
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
 LOCALES = ("sv", "en")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
 
 
 def db() -> Session:
@@ -84,10 +90,7 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _security_headers(response: Any) -> Any:
-        response.headers["Content-Security-Policy"] = CSP
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["X-Frame-Options"] = "DENY"
+        response.headers.update(SECURITY_HEADERS)
         if request.path != "/healthz" and not request.path.startswith("/static/"):
             response.headers.setdefault("Cache-Control", "no-store")
         return response
@@ -186,6 +189,3 @@ def _rate_limits(app: Flask) -> None:
     from calendar_app.web import webhooks
 
     limiter.limit(lambda: app.config["RATELIMIT_WEBHOOKS"])(webhooks.bp)
-    # Feeds count only their misses, in the view itself (see feeds.serve): a phone's
-    # polls of a live feed pass no limiter at all.
-    limiter.exempt(app.view_functions["feeds.serve"])
