@@ -48,25 +48,36 @@ class Unit:
     kind: ProviderKind
     phone: str
     address: str
+    contact: str = ""
 
 
 PSYKIATRI = Unit(
-    "Vuxenpsykiatrin Växjö", ProviderKind.REGION, "0470-58 60 00", "Sigfridsvägen 9, 352 46 Växjö"
+    "Vuxenpsykiatrin Växjö",
+    ProviderKind.REGION,
+    "0470-58 60 00",
+    "Sigfridsvägen 9, 352 46 Växjö",
+    "Sara Nilsson, sjuksköterska",
 )
 VARDCENTRAL = Unit(
-    "Vårdcentralen Teleborg", ProviderKind.REGION, "0470-58 79 00", "Bollvägen 2, 352 55 Växjö"
+    "Vårdcentralen Teleborg",
+    ProviderKind.REGION,
+    "0470-58 79 00",
+    "Bollvägen 2, 352 55 Växjö",
+    "Receptionen",
 )
 BOENDESTOD = Unit(
     "Boendestöd Växjö kommun",
     ProviderKind.MUNICIPALITY,
     "0470-410 00",
     "Västra Esplanaden 18, 352 31 Växjö",
+    "Ali Hassan, boendestödjare",
 )
 OMBUD = Unit(
     "Personligt ombud Kronoberg",
     ProviderKind.MUNICIPALITY,
     "0470-410 10",
     "Kungsgatan 8, 352 33 Växjö",
+    "Eva Sjöberg, personligt ombud",
 )
 
 
@@ -218,6 +229,7 @@ def load_demo(session: Session, *, now: datetime) -> str:
     for unit in (PSYKIATRI, VARDCENTRAL, BOENDESTOD, OMBUD):
         provider = get_or_add_provider(session, unit.name, unit.kind)
         provider.phone, provider.address = unit.phone, unit.address
+        provider.contact_name = unit.contact or None
     psykiatri = session.scalars(select(Provider).where(Provider.name == PSYKIATRI.name)).one()
     for username, (password, role, display) in LOGINS.items():
         if session.scalars(select(User.id).where(User.username == username)).first():

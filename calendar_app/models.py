@@ -95,6 +95,8 @@ class Provider(Base):
     kind: Mapped[ProviderKind] = mapped_column(_enum(ProviderKind))
     phone: Mapped[str | None] = mapped_column(String(40))
     address: Mapped[str | None] = mapped_column(String(300))
+    # Whom the person may ask for ("vem ska jag kontakta?"), shown on their overview.
+    contact_name: Mapped[str | None] = mapped_column(String(200))
     message_name: Mapped[str | None] = mapped_column(String(200))
     # JSON list of {"weekdays": [0..6], "start": "HH:MM", "end": "HH:MM"}; empty means
     # weekdays 08-16.

@@ -229,6 +229,8 @@ MATRIX: dict[str, Case] = {
     "admin.revoke_api_token": Case("POST", path("/admin/api-tokens/999/revoke"), {"admin": OK}),
     "person.home": Case("GET", path("/"), SIGNED_IN),
     "person.week": Case("GET", path(P + "/week"), VIEWERS),
+    "overview.page": Case("GET", path(P + "/overview"), VIEWERS),
+    "overview.pdf": Case("GET", path(P + "/overview.pdf"), VIEWERS),
     "person.today": Case("GET", path(P + "/today?day=2026-12-02"), VIEWERS),
     "person.month": Case("GET", path(P + "/month?start=2026-12-01"), VIEWERS),
     "person.agenda": Case("GET", path(P + "/agenda"), VIEWERS),

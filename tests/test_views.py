@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy import select
+
 from calendar_app.models import Person
 from tests.helpers import add_person, do_import, event, vcalendar
 from tests.world import build_world, log_in
@@ -87,3 +89,51 @@ def test_an_empty_day_says_so(client, session, now):
     log_in(client, "alva")
     page = client.get(f"/people/{person.id}/today?day=2026-12-05").get_data(as_text=True)
     assert "Inga besök den här dagen." in page
+
+
+def test_my_overview_lists_the_coming_visits_and_whom_to_contact_on_one_page(client, session):
+    from calendar_app.db import now_utc
+    from calendar_app.demo import load_demo
+
+    load_demo(session, now=now_utc())
+    session.commit()
+    log_in_demo(client, "alva")
+    person_id = session.scalars(select(Person.id)).one()
+    session.commit()
+
+    page = client.get(f"/people/{person_id}/overview").get_data(as_text=True)
+
+    for text in (
+        "Min översikt",
+        "Vem ska jag kontakta?",
+        "Sara Nilsson, sjuksköterska",
+        "0470-58 60 00",
+        "Ali Hassan, boendestödjare",
+        "Personligt ombud Kronoberg",
+        "Provtagning",
+        "Ladda ner som PDF",
+    ):
+        assert text in page, text  # fmt: skip
+    assert 'href="tel:0470586000"' in page
+
+    pdf = client.get(f"/people/{person_id}/overview.pdf")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    assert pdf.data.startswith(b"%PDF-")
+    for text in ("Min översikt", "Vårdcentralen Teleborg", "Sara Nilsson", "Provtagning"):
+        assert text.encode("cp1252") in pdf.data, text
+
+
+def test_a_caregiver_sees_only_the_units_named_to_them_in_the_overview(client, session, now):
+    world = build_world(session, now)
+    log_in(client, "caregiver")
+    page = client.get(f"/people/{world.person_id}/overview").get_data(as_text=True)
+    assert "Vuxenpsykiatrin Växjö" in page
+    assert "Boendestöd Växjö kommun" not in page  # another unit's visit: busy only
+
+
+def log_in_demo(client, username: str) -> None:
+    from calendar_app.demo import LOGINS
+
+    password = LOGINS[username][0]
+    response = client.post("/login", data={"username": username, "password": password})
+    assert response.status_code == 302

@@ -104,6 +104,7 @@ def init_app(app: Flask) -> None:
         booking,
         feeds,
         health,
+        overview,
         person,
         photos,
         reminders,
@@ -126,6 +127,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(sources.bp)
     app.register_blueprint(photos.bp)
     app.register_blueprint(feeds.bp)
+    app.register_blueprint(overview.bp)
     feeds.init_app(app)
     csrf.exempt(webhooks.bp)  # signed by Twilio instead; see webhooks._verified
     app.register_blueprint(webhooks.bp)
