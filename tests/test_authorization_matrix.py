@@ -209,6 +209,7 @@ MATRIX: dict[str, Case] = {
     "auth.login": Case("GET", path("/login"), EVERYONE),
     "auth.logout": Case("POST", path("/logout"), EVERYONE, ends_at_login=True),
     "auth.language": Case("POST", path("/language"), EVERYONE, form=lambda w: {"lang": "en"}),
+    "auth.easy_read": Case("POST", path("/easy-read"), EVERYONE, form=lambda w: {"easy": "on"}),
     "auth.oidc_start": Case("POST", path("/login/e-legitimation"), NOWHERE),
     "auth.oidc_callback": Case("GET", path("/login/e-legitimation/callback"), NOWHERE),
     "auth.logout_everywhere": Case(

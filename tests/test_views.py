@@ -137,3 +137,21 @@ def log_in_demo(client, username: str) -> None:
     password = LOGINS[username][0]
     response = client.post("/login", data={"username": username, "password": password})
     assert response.status_code == 302
+
+
+def test_easy_to_read_mode_is_chosen_once_and_kept_on_every_page(client, session, now):
+    world = build_world(session, now)
+    log_in(client, "person")
+    week = f"/people/{world.person_id}/week"
+    assert '<body class="easy">' not in client.get(week).get_data(as_text=True)
+
+    switched = client.post("/easy-read", data={"easy": "on", "next": week})
+
+    assert switched.status_code == 302 and switched.location.endswith(week)
+    page = client.get(week).get_data(as_text=True)
+    assert '<body class="easy">' in page and 'aria-pressed="true"' in page
+    assert '<body class="easy">' in client.get(f"/people/{world.person_id}/agenda").get_data(
+        as_text=True
+    )
+    client.post("/easy-read", data={"easy": "off", "next": week})
+    assert '<body class="easy">' not in client.get(week).get_data(as_text=True)

@@ -302,6 +302,13 @@ def language() -> ResponseReturnValue:
     return redirect(_local_target(request.form.get("next", "")))
 
 
+@bp.post("/easy-read")
+def easy_read() -> ResponseReturnValue:
+    """Easy-to-read mode on or off: larger text and fewer details on every page."""
+    session["easy"] = request.form.get("easy") == "on"
+    return redirect(_local_target(request.form.get("next", "")))
+
+
 def require_role(*roles: Role) -> None:
     """Abort with 403 unless the signed-in user has one of ``roles``."""
     if g.user is None or g.user.role not in roles:
