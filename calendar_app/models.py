@@ -374,6 +374,9 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # The caregiver's id in the county's identity broker (e.g. an HSA-id), for OIDC sign-in.
     staff_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # A caregiver's own photo (the digest of a Photo we re-encoded), shown with the visits
+    # they book.
+    photo: Mapped[str | None] = mapped_column(String(64))
 
     provider: Mapped[Provider | None] = relationship()
 

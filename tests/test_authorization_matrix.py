@@ -216,6 +216,10 @@ MATRIX: dict[str, Case] = {
         "POST", path("/logout/everywhere"), EVERYONE, ends_at_login=True
     ),
     "auth.account": Case("GET", path("/account"), SIGNED_IN),
+    # Without a file: the caregiver is sent back with the reason, nothing stored.
+    "auth.own_photo": Case(
+        "POST", path("/account/photo"), {"caregiver": OK, "caregiver_unrelated": OK}
+    ),
     # Delivery reports exist only with Twilio configured (and are signed, not signed in).
     "webhooks.twilio_status": Case("POST", path("/webhooks/twilio/status"), NOWHERE),
     "webhooks.twilio_inbound": Case("POST", path("/webhooks/twilio/inbound"), NOWHERE),

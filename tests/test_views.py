@@ -155,3 +155,77 @@ def test_easy_to_read_mode_is_chosen_once_and_kept_on_every_page(client, session
     )
     client.post("/easy-read", data={"easy": "off", "next": week})
     assert '<body class="easy">' not in client.get(week).get_data(as_text=True)
+
+
+def _picture(width: int, height: int, fmt: str = "PNG") -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    out = BytesIO()
+    Image.new("RGB", (width, height), "teal").save(out, fmt)
+    return out.getvalue()
+
+
+def test_a_caregivers_own_photo_is_shown_with_the_visits_they_book(client, session, now):
+    from datetime import date, time
+    from io import BytesIO
+
+    from calendar_app.models import User
+    from calendar_app.services.booking import VisitDraft, book_visit
+    from tests.world import actor
+
+    world = build_world(session, now)
+    log_in(client, "caregiver")
+
+    saved = client.post(
+        "/account/photo",
+        data={"photo": (BytesIO(_picture(300, 400)), "jag.png")},
+        content_type="multipart/form-data",
+    )
+
+    assert saved.status_code == 302
+    caregiver = session.scalars(select(User).where(User.username == "caregiver")).one()
+    digest = caregiver.photo
+    session.commit()
+    assert digest and len(digest) == 64
+    assert f"/photos/{digest}.jpg" in client.get("/account").get_data(as_text=True)
+    photo = client.get(f"/photos/{digest}.jpg")
+    assert photo.status_code == 200 and photo.data.startswith(b"\xff\xd8")  # our own JPEG
+
+    book_visit(
+        session,
+        actor(session, "caregiver"),
+        world.person_id,
+        VisitDraft(day=date(2026, 12, 9), start=time(13), minutes=30, title="Samtal"),
+        now=now,
+    )
+    log_in(client, "person")
+    day = client.get(f"/people/{world.person_id}/today?day=2026-12-09").get_data(as_text=True)
+    assert f"/photos/{digest}.jpg" in day and "Du träffar Caregiver" in day
+
+
+def test_a_file_that_is_no_usable_picture_is_refused_and_nothing_changes(client, session, now):
+    from io import BytesIO
+
+    from calendar_app.models import Photo, User
+
+    build_world(session, now)
+    log_in(client, "caregiver")
+    for data, message in (
+        (b"", "Välj en bildfil."),
+        (b"%PDF-1.4 not a picture", "Filen är inte en bild"),
+        (_picture(8, 8), "Bilden är för liten"),
+    ):
+        refused = client.post(
+            "/account/photo",
+            data={"photo": (BytesIO(data), "x.png")},
+            content_type="multipart/form-data",
+            follow_redirects=True,
+        )
+        assert message in refused.get_data(as_text=True), message
+    assert session.scalars(select(User.photo).where(User.username == "caregiver")).one() is None
+    assert session.scalars(select(Photo)).first() is None
+    session.commit()
+    log_in(client, "person")
+    assert client.post("/account/photo").status_code == 403

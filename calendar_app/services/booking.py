@@ -34,6 +34,7 @@ from calendar_app.models import (
     Provider,
     Role,
     TimeWindowKind,
+    User,
     VisitMode,
 )
 from calendar_app.services.access import (
@@ -236,6 +237,7 @@ def book_visit(
     provider = session.get(Provider, actor.provider_id)
     assert provider is not None
     source = builtin_source(session, provider)
+    booker = session.get(User, actor.user_id) if actor.user_id else None
     booking = Booking(
         person_id=person_id,
         source_id=source.id,
@@ -261,6 +263,9 @@ def book_visit(
         last_seen_utc=now,
         booked_by_user_id=actor.user_id,
         clash_override_reason=override,
+        # The caregiver who books is whom the person meets, unless said otherwise.
+        practitioner_name=booker.display_name if booker else None,
+        practitioner_photo=booker.photo if booker else None,
     )
     session.add(booking)
     ensure_care_relationship(session, person_id, provider, created_by="source", now=now)

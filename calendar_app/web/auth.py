@@ -36,10 +36,12 @@ from flask_babel import ngettext
 
 from calendar_app.db import now_utc
 from calendar_app.domain.errors import DomainError
+from calendar_app.domain.photos import PhotoError
 from calendar_app.models import Role
-from calendar_app.services import accounts, identity
+from calendar_app.services import accounts, identity, photos
 from calendar_app.services.access import Actor
 from calendar_app.web import LOCALES, db
+from calendar_app.web.messages import error_text
 
 bp = Blueprint("auth", __name__)
 
@@ -275,6 +277,24 @@ def account() -> ResponseReturnValue:
         idle_minutes=config["SESSION_IDLE_MINUTES"],
         lifetime_hours=config["SESSION_LIFETIME_HOURS"],
     )
+
+
+@bp.post("/account/photo")
+@login_required
+def own_photo() -> ResponseReturnValue:
+    """A caregiver's own photo, shown to the people with the visits they book."""
+    require_role(Role.CAREGIVER)
+    upload = request.files.get("photo")
+    try:
+        photos.set_own_photo(
+            db(), g.user.id, upload.read() if upload else b"", now=now_utc()
+        )
+    except PhotoError as exc:
+        db().rollback()
+        flash(error_text(exc.code, exc.message), "error")
+        return redirect(url_for("auth.account"))
+    flash(_("Your photo is saved. People see it with the visits you book."), "info")
+    return redirect(url_for("auth.account"))
 
 
 SESSION_ENDED = {
