@@ -223,6 +223,10 @@ MATRIX: dict[str, Case] = {
     # Delivery reports exist only with Twilio configured (and are signed, not signed in).
     "webhooks.twilio_status": Case("POST", path("/webhooks/twilio/status"), NOWHERE),
     "webhooks.twilio_inbound": Case("POST", path("/webhooks/twilio/inbound"), NOWHERE),
+    # The related caregiver's unit has a visit with the person that day: one audit row.
+    "booking.unit_day": Case(
+        "GET", path("/unit/day?day=2026-12-02"), {"caregiver": AUDIT, "caregiver_unrelated": OK}
+    ),
     "booking.unit_messages": Case(
         "GET", path("/unit/messages"), {"caregiver": OK, "caregiver_unrelated": OK}
     ),

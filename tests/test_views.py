@@ -229,3 +229,26 @@ def test_a_file_that_is_no_usable_picture_is_refused_and_nothing_changes(client,
     session.commit()
     log_in(client, "person")
     assert client.post("/account/photo").status_code == 403
+
+
+def test_the_units_day_lists_its_own_visits_across_people_and_audits_each_person(
+    client, session, now
+):
+    from calendar_app.models import AuditEvent
+
+    world = build_world(session, now)
+    log_in(client, "caregiver")
+
+    page = client.get("/unit/day?day=2026-12-02").get_data(as_text=True)
+
+    assert "Vuxenpsykiatrin Växjö" in page and "onsdag 2 december" in page
+    assert "Samtal" in page and "Alva Lindqvist" in page
+    assert "Boendestöd" not in page  # another unit's visit the same morning
+    rows = session.scalars(select(AuditEvent).where(AuditEvent.action == "unit.day_list")).all()
+    assert [(r.person_id, r.detail) for r in rows] == [(world.person_id, "2026-12-02")]
+    session.commit()
+    empty = client.get("/unit/day?day=2026-12-03").get_data(as_text=True)
+    assert "Inga besök den här dagen." in empty
+    assert client.get("/unit/day?day=igår").status_code == 400
+    log_in(client, "person")
+    assert client.get("/unit/day").status_code == 403

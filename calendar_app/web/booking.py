@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from datetime import date, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
@@ -13,6 +24,7 @@ from calendar_app.db import now_utc
 from calendar_app.domain.errors import DomainError
 from calendar_app.models import Person, Role
 from calendar_app.services import replies
+from calendar_app.services import unit_day as unit_day_service
 from calendar_app.services.access import AccessDenied
 from calendar_app.services.booking import VisitDraft, book_visit, check_visit, suggest_times
 from calendar_app.web import db
@@ -110,3 +122,27 @@ def unit_messages() -> ResponseReturnValue:
         abort(403)
     rows = replies.unit_messages(db(), current_actor(), now=now_utc())
     return render_template("caregiver/messages.html", rows=rows)
+
+
+@bp.get("/unit/day")
+@login_required
+def unit_day() -> ResponseReturnValue:
+    """The caregiver's unit's visits on one day, across the people it cares for."""
+    if g.user.role != Role.CAREGIVER:
+        abort(403)
+    zone = ZoneInfo(current_app.config["DEFAULT_TIMEZONE"])
+    today = now_utc().astimezone(zone).date()
+    try:
+        day = date.fromisoformat(request.args.get("day", "") or today.isoformat())
+    except ValueError:
+        abort(400)
+    visits = unit_day_service.unit_day(db(), current_actor(), day, zone=zone, now=now_utc())
+    return render_template(
+        "caregiver/day.html",
+        visits=visits,
+        day=day,
+        zone=zone.key,
+        unit=g.user.provider.name if g.user.provider else "",
+        previous=day - timedelta(days=1),
+        following=day + timedelta(days=1),
+    )

@@ -134,6 +134,7 @@ _ACTIONS = {
     "feed.fetch": _l("Your calendar was fetched through a subscription (calendar feed)"),
     "feed.create": _l("Made a calendar feed of your calendar"),
     "feed.list": _l("Looked at your calendar feeds"),
+    "unit.day_list": _l("Saw your visits with the unit in its list of the day"),
 }
 
 
