@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,9 +17,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session
+from werkzeug.serving import make_server
 
 from calendar_app import create_app
-from calendar_app.db import Base
+from calendar_app.db import Base, now_utc
+from calendar_app.demo import load_demo
 from calendar_app.migrations import upgrade
 from calendar_app.services.calendar import CACHE as calendar_cache
 
@@ -131,3 +134,56 @@ def session(app: Flask) -> Iterator[Session]:
 @pytest.fixture
 def now() -> datetime:
     return NOW
+
+
+# --- A real browser (Debian's headless Chromium, driven by Playwright) -------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture
+def live_server(app, session) -> Iterator[str]:
+    """The app served on a free local port in a background thread, with the demo loaded."""
+    load_demo(session, now=now_utc())
+    session.commit()
+    app.config["WTF_CSRF_ENABLED"] = True  # the browser goes through the real forms
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def page():
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing: scripts/ensure-test-env.sh installs it")
+        pytest.skip("Chromium is not installed (make test installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        tab = context.new_page()
+        tab.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        yield tab
+        context.close()
+        browser.close()
+        assert errors == [], f"the browser reported errors (e.g. CSP violations): {errors}"

@@ -2,67 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
-from calendar_app.db import now_utc
-from calendar_app.demo import LOGINS, load_demo
+from calendar_app.demo import LOGINS
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def live_server(app, session) -> Iterator[str]:
-    """The app served on a free local port in a background thread, with the demo loaded."""
-    load_demo(session, now=now_utc())
-    session.commit()
-    app.config["WTF_CSRF_ENABLED"] = True  # the browser goes through the real forms
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-
-
-@pytest.fixture
-def page():
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is missing: scripts/ensure-test-env.sh installs it")
-        pytest.skip("Chromium is not installed (make test installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        tab = context.new_page()
-        tab.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-        yield tab
-        context.close()
-        browser.close()
-        assert errors == [], f"the browser reported errors (e.g. CSP violations): {errors}"
 
 
 def test_the_demo_person_logs_in_and_sees_the_week_with_the_overlap(live_server, page):
