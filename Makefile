@@ -5,7 +5,7 @@ BIN = $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint bench translations install install-dev clean
+.PHONY: run test lint bench screenshots translations install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ bench: install-dev
 		$(BIN)/python -m bench.sync_bench
 	TEST_DATABASE_URL="$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}" \
 		$(BIN)/python -m bench.feed_bench
+
+## Every page a newcomer sees, at phone and desktop width, into docs/screenshots/.
+screenshots: install-dev
+	bash scripts/ensure-test-env.sh
+	$(BIN)/python scripts/screenshots.py
 
 ## Re-extract messages and recompile the Swedish catalogue after changing UI texts.
 translations: install-dev
