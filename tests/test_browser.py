@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from datetime import date
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from calendar_app.demo import LOGINS
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.browser
 
 
@@ -51,3 +51,88 @@ def test_the_demo_person_chooses_her_reminders_and_sends_a_test_message(live_ser
     assert page.get_by_text("Ett testmeddelande är på väg till ditt mobilnummer.").count() == 1
     states = page.locator("table").last.inner_text()
     assert "Planerad" in states and "2 dagar före kl. 18.00" in states
+
+
+def _log_in_as(page, base: str, username: str) -> None:
+    page.context.clear_cookies()
+    page.goto(f"{base}/login")
+    page.get_by_label("Användarnamn").fill(username)
+    page.get_by_label("Lösenord").fill(LOGINS[username][0])
+    with page.expect_navigation():
+        page.get_by_role("button", name="Logga in").click()
+
+
+def _demo_ids(session) -> tuple[int, date]:
+    from sqlalchemy import select
+
+    from calendar_app.models import Booking, Person
+
+    person_id = session.scalars(select(Person.id)).one()
+    clash = session.scalars(select(Booking).where(Booking.uid.startswith("psyk-1"))).one()
+    session.commit()
+    return person_id, clash.start_utc.astimezone(ZoneInfo("Europe/Stockholm")).date()
+
+
+def test_the_caregiver_is_warned_of_a_clash_and_books_a_suggested_time(live_server, page, session):
+    person_id, clash_day = _demo_ids(session)
+    _log_in_as(page, live_server, "karin")
+    page.goto(f"{live_server}/people/{person_id}/book")
+
+    page.get_by_label("Datum", exact=True).fill(clash_day.isoformat())
+    page.get_by_label("Starttid").fill("10:15")
+    page.get_by_label("Längd i minuter").fill("30")
+    page.get_by_label("Vad", exact=True).fill("Läkemedelsgenomgång")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Kontrollera").click()
+    warnings = page.locator(".check-result").inner_text()
+    assert "Krockar med" in warnings
+
+    with page.expect_navigation():
+        page.get_by_role("button", name="Föreslå tider").click()
+    first = page.locator("#sugg-h ~ form.card").first
+    suggested = first.locator("strong").inner_text()
+    with page.expect_navigation():
+        first.get_by_role("button", name="Boka den här tiden").click()
+    from sqlalchemy import select
+
+    from calendar_app.models import Booking
+
+    booked = session.scalars(select(Booking).where(Booking.title == "Läkemedelsgenomgång")).all()
+    session.commit()
+    assert len(booked) == 1 and booked[0].clash_override_reason is None
+    assert suggested  # the time shown is the time booked
+    local = booked[0].start_utc.astimezone(ZoneInfo("Europe/Stockholm"))
+    assert f"kl. {local:%H.%M}" in suggested
+
+
+def test_the_person_prints_her_overview_on_one_calm_page(live_server, page, session):
+    person_id, _day = _demo_ids(session)
+    _log_in_as(page, live_server, "alva")
+    page.get_by_role("link", name="Min översikt").click()
+    assert page.get_by_role("heading", level=1).inner_text().startswith("Min översikt")
+
+    page.emulate_media(media="print")
+
+    assert not page.locator("header.site").is_visible()
+    assert page.get_by_text("Sara Nilsson, sjuksköterska").is_visible()
+    pdf = page.pdf(format="A4")
+    assert pdf.startswith(b"%PDF")
+    with page.expect_download() as download:
+        page.emulate_media(media="screen")
+        page.get_by_role("link", name="Ladda ner som PDF").click()
+    assert download.value.suggested_filename == "min-oversikt.pdf"
+
+
+def test_the_person_changes_what_a_unit_may_see(live_server, page, session):
+    person_id, _day = _demo_ids(session)
+    _log_in_as(page, live_server, "alva")
+    page.get_by_role("link", name="Inställningar").click()
+    card = page.locator("form.card").filter(has_text="Vuxenpsykiatrin Växjö").first
+    card.get_by_label("Vuxenpsykiatrin Växjö ser mina andra besök som").select_option("time_place")
+    with page.expect_navigation():
+        card.get_by_role("button", name="Spara").click()
+    assert page.get_by_text("Ditt val är sparat.").count() == 1
+
+    _log_in_as(page, live_server, "karin")
+    page.goto(f"{live_server}/people/{person_id}/week")
+    assert "Personligt ombud Kronoberg" in page.locator(".week").inner_text()
