@@ -82,6 +82,10 @@ def test_the_caregiver_is_warned_of_a_clash_and_books_a_suggested_time(live_serv
     page.get_by_label("Starttid").fill("10:15")
     page.get_by_label("Längd i minuter").fill("30")
     page.get_by_label("Vad", exact=True).fill("Läkemedelsgenomgång")
+    # The page's script checks while the caregiver types: the warning comes unasked.
+    live = page.locator("#check-live .check-result")
+    live.wait_for()
+    assert "Krockar med" in live.inner_text()
     with page.expect_navigation():
         page.get_by_role("button", name="Kontrollera").click()
     warnings = page.locator(".check-result").inner_text()

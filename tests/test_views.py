@@ -252,3 +252,24 @@ def test_the_units_day_lists_its_own_visits_across_people_and_audits_each_person
     assert client.get("/unit/day?day=igår").status_code == 400
     log_in(client, "person")
     assert client.get("/unit/day").status_code == 403
+
+
+def test_the_booking_pages_script_gets_only_the_warnings_while_the_form_gets_the_page(
+    client, session, now
+):
+    world = build_world(session, now)
+    log_in(client, "caregiver")
+    proposed = {"date": "2026-12-02", "start": "10:15", "minutes": "30", "action": "check"}
+    url = f"/people/{world.person_id}/book"
+
+    live = client.post(url, data=proposed, headers={"X-Requested-With": "fetch"})
+    page = client.post(url, data=proposed)
+
+    fragment = live.get_data(as_text=True)
+    assert live.status_code == 200 and "<html" not in fragment
+    assert 'class="check-result"' in fragment and "Krockar med" in fragment
+    assert "<html" in page.get_data(as_text=True) and "Krockar med" in page.get_data(as_text=True)
+    bad = client.post(
+        url, data={**proposed, "date": "2026-13-40"}, headers={"X-Requested-With": "fetch"}
+    )
+    assert bad.status_code == 400 and "<html" not in bad.get_data(as_text=True)

@@ -107,11 +107,25 @@ def book(person_id: int) -> ResponseReturnValue:
         db().rollback()
         if exc.code == "access.denied":
             abort(403)
+        if _live():
+            return render_template(
+                "caregiver/_check_error.html", message=error_text(exc.code, exc.message)
+            ), 400
         flash(error_text(exc.code, exc.message), "error")
         return render_template(
             "caregiver/book.html", person_id=person_id, form=form, result=None
         ), 400
+    if _live():
+        # The page's script checks as the caregiver types: only the warnings are sent.
+        return render_template("caregiver/_check_result.html", result=result)
     return render_template("caregiver/book.html", person_id=person_id, form=form, result=result)
+
+
+def _live() -> bool:
+    """A check asked by the booking page's script (static/book.js), not by the form."""
+    return (
+        request.headers.get("X-Requested-With") == "fetch" and request.form.get("action") == "check"
+    )
 
 
 @bp.get("/unit/messages")
