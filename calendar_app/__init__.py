@@ -80,7 +80,7 @@ def create_app(
     app.extensions["session_factory"] = make_session_factory(engine)
     from calendar_app.services.feeds import keep_feeds_current
 
-    keep_feeds_current(app.extensions["session_factory"])
+    app.extensions["feed_renderer"] = keep_feeds_current(app.extensions["session_factory"])
     app.extensions["sms_sender"] = sms_sender or _sender(app)
 
     from calendar_app.web import init_app as init_web

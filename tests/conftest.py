@@ -112,6 +112,8 @@ def app(database_url, tmp_path: Path, app_config: dict[str, object]) -> Iterator
     try:
         yield application
     finally:
+        # The feed renderer's thread may still hold a connection: let it finish first.
+        application.extensions["feed_renderer"].stop()
         if url.get_backend_name() == "postgresql":
             _empty_tables(application)
         application.extensions["engine"].dispose()

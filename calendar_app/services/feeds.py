@@ -456,7 +456,7 @@ def _render_and_store(session: Session, feed_id: int, *, now: datetime) -> Rende
 # --- Rendering again when a calendar changes ---------------------------------------------
 
 
-def keep_feeds_current(factory: sessionmaker[Session]) -> None:
+def keep_feeds_current(factory: sessionmaker[Session]) -> AheadRenderer:
     """Render the feeds of people whose calendars a commit changed, soon after it.
 
     The rendering runs on a thread of its own, so whoever made the change (a caregiver
@@ -476,6 +476,8 @@ def keep_feeds_current(factory: sessionmaker[Session]) -> None:
     def _after_rollback(session: Session) -> None:
         session.info.pop(CHANGED_PEOPLE, None)
 
+    return renderer
+
 
 class AheadRenderer:
     """One background thread per session factory that renders the feeds of the people
@@ -490,21 +492,35 @@ class AheadRenderer:
         self.waiting: list[int] = []
         self.wake = threading.Condition(self.lock)
         self.running = False
+        self.thread: threading.Thread | None = None
+        self.stopped = False
 
     def submit(self, people: Iterable[int]) -> None:
         with self.lock:
+            if self.stopped:
+                return
             for person_id in people:
                 if person_id not in self.waiting:
                     self.waiting.append(person_id)
             self.wake.notify()
             if not self.running:
                 self.running = True
-                threading.Thread(target=self._run, name="feed-renderer", daemon=True).start()
+                self.thread = threading.Thread(target=self._run, name="feed-renderer", daemon=True)
+                self.thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Render what is waiting, then end the thread (before the engine is disposed)."""
+        with self.lock:
+            self.stopped = True
+            self.wake.notify()
+            thread = self.thread
+        if thread is not None:
+            thread.join(timeout)
 
     def _run(self) -> None:
         while True:
             with self.lock:
-                if not self.waiting:
+                if not self.waiting and not self.stopped:
                     self.wake.wait(self.IDLE_SECONDS)
                 if not self.waiting:
                     self.running = False
