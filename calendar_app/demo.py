@@ -269,6 +269,7 @@ def load_demo(session: Session, *, now: datetime) -> str:
             max_bytes=len(data) + 1,
         )
         changed += summary.added + summary.updated + summary.cancelled
+    _practitioner_photo(session, person.id, now)
     logins = ", ".join(f"{u}/{p}" for u, (p, _r, _d) in LOGINS.items())
     return f"demo ready ({changed} bookings added or changed); logins: {logins}"
 
@@ -292,3 +293,33 @@ def demo_feed(session: Session, *, now: datetime) -> str:
     actor = Actor(user_id=None, role=None, label=DEMO_FEED_BY)
     made = create_feed(session, actor, person.id, level="full", alarms=True, now=now)
     return made.token
+
+
+def _practitioner_photo(session: Session, person_id: int, now: datetime) -> None:
+    """A drawn portrait for the nurse of this week's visit, stored as a provider's photo
+    would be, so that the demo shows a practitioner's face (no real person's picture)."""
+    from io import BytesIO
+
+    from PIL import Image, ImageDraw
+
+    from calendar_app.domain.photos import reencode
+    from calendar_app.models import Booking
+    from calendar_app.services.locking import calendar_changed
+    from calendar_app.services.photos import store
+
+    picture = Image.new("RGB", (240, 300), "#dbe7f3")
+    draw = ImageDraw.Draw(picture)
+    draw.ellipse((70, 50, 170, 160), fill="#c98f6b")  # face
+    draw.pieslice((60, 30, 180, 150), 180, 360, fill="#5b3a29")  # hair
+    draw.rounded_rectangle((40, 170, 200, 300), radius=40, fill="#1f5fa8")  # uniform
+    out = BytesIO()
+    picture.save(out, "PNG")
+    photo = reencode(out.getvalue())
+    store(session, [photo], now)
+    for booking in session.scalars(
+        select(Booking).where(Booking.person_id == person_id, Booking.uid.startswith("psyk-1"))
+    ):
+        if booking.practitioner_photo != photo.digest:
+            booking.practitioner_photo = photo.digest
+            calendar_changed(session, person_id)
+    session.commit()

@@ -25,6 +25,14 @@ def test_the_demo_person_logs_in_and_sees_the_week_with_the_overlap(live_server,
     assert "Krockar med ett annat besök" in clashes.first.inner_text()
     page.get_by_role("link", name="Återbesök, sjuksköterska").click()
     assert page.get_by_role("heading", level=1).inner_text() == "Återbesök, sjuksköterska"
+    # Whom she will meet, with the photo served from our own site.
+    photo = page.get_by_role("img", name="Foto av Sara Nilsson")
+    assert photo.is_visible()
+    assert photo.evaluate("(img) => img.complete && img.naturalWidth > 0")
+    assert "/photos/" in (photo.get_attribute("src") or "")
+    assert (
+        page.get_by_role("link", name="Hitta hit (karta, öppnas i ett nytt fönster)").count() == 1
+    )
     assert page.get_by_text("Kontakta Vuxenpsykiatrin Växjö för att ändra den.").count() == 1
 
 
