@@ -418,6 +418,13 @@ def record_fetch(
 
 
 def _render_and_store(session: Session, feed_id: int, *, now: datetime) -> Rendered:
+    # The feed's row is locked first: a revocation either comes after this render (and
+    # deletes it) or before it (and nothing is stored for a dead feed).
+    live = session.execute(
+        select(Feed.id).where(Feed.id == feed_id, Feed.revoked_utc.is_(None)).with_for_update()
+    ).first()
+    if live is None:
+        raise DomainError("feed.not_found", "no such feed")
     key, body = render(session, feed_id, now)
     etag = hashlib.sha256(body).hexdigest()[:32]
     previous = session.execute(
