@@ -184,8 +184,19 @@ def page():
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         errors: list[str] = []
         tab = context.new_page()
+        refused: list[str] = []  # which addresses failed, since the console does not say
         tab.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        tab.on(
+            "response",
+            lambda r: (
+                refused.append(f"{r.status} {r.request.method} {r.url}")
+                if r.status >= 400
+                else None
+            ),
+        )
         yield tab
         context.close()
         browser.close()
-        assert errors == [], f"the browser reported errors (e.g. CSP violations): {errors}"
+        assert errors == [], (
+            f"the browser reported errors (e.g. CSP violations): {errors} {refused}"
+        )

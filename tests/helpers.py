@@ -71,3 +71,10 @@ def wait_for(condition: Callable[[], bool], seconds: float = 20.0) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("the scheduler did not get there in time")
+
+
+def forget_who_was_logged_in(page) -> None:
+    """Leave the page, then drop the cookies: a load still under way on the old page could
+    otherwise answer after the cookies are cleared and set the old session again."""
+    page.goto("about:blank")
+    page.context.clear_cookies()

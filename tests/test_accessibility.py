@@ -12,6 +12,7 @@ from sqlalchemy import select
 from calendar_app.db import now_utc
 from calendar_app.demo import LOGINS
 from calendar_app.models import Booking, Person
+from tests.helpers import forget_who_was_logged_in
 
 pytestmark = pytest.mark.browser
 
@@ -52,7 +53,7 @@ def _ids(session) -> dict[str, int]:
 
 
 def _log_in(page, base: str, username: str | None) -> None:
-    page.context.clear_cookies()
+    forget_who_was_logged_in(page)
     if username is None:
         return
     page.goto(f"{base}/login")
@@ -153,7 +154,7 @@ def test_with_the_keyboard_alone_a_caregiver_books_and_the_person_changes_a_sett
     session.commit()
     assert len(booked) == 1
 
-    page.context.clear_cookies()
+    forget_who_was_logged_in(page)
     page.goto(f"{live_server}/login")
     _tab_to(page, "#username")
     page.keyboard.type("alva")

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from calendar_app.demo import LOGINS
+from tests.helpers import forget_who_was_logged_in
 
 pytestmark = pytest.mark.browser
 
@@ -62,7 +63,7 @@ def test_the_demo_person_chooses_her_reminders_and_sends_a_test_message(live_ser
 
 
 def _log_in_as(page, base: str, username: str) -> None:
-    page.context.clear_cookies()
+    forget_who_was_logged_in(page)
     page.goto(f"{base}/login")
     page.get_by_label("Användarnamn").fill(username)
     page.get_by_label("Lösenord").fill(LOGINS[username][0])
