@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -22,6 +24,12 @@ from calendar_app.sms import SmsSender
 log = logging.getLogger(__name__)
 
 
+def stopping(app: Flask) -> threading.Event:
+    """Set when this process is asked to stop: the jobs finish the item in hand, give back
+    what they claimed and return (see :func:`run_foreground`)."""
+    return app.extensions.setdefault("scheduler_stopping", threading.Event())
+
+
 def send_due_reminders(app: Flask, clock: Callable[[], datetime] = now_utc) -> int:
     """Send every reminder that is due (the dispatch job)."""
     sender: SmsSender = app.extensions["sms_sender"]
@@ -31,6 +39,7 @@ def send_due_reminders(app: Flask, clock: Callable[[], datetime] = now_utc) -> i
         settings=DispatchSettings(public_base_url=app.config["PUBLIC_BASE_URL"]),
         clock=clock,
         lease=timedelta(seconds=app.config["REMINDER_LEASE_SECONDS"]),
+        stopping=stopping(app).is_set,
     )
 
 
@@ -41,6 +50,8 @@ def extend_reminder_horizon(app: Flask, clock: Callable[[], datetime] = now_utc)
         people = list(session.scalars(select(Person.id).where(Person.deleted_utc.is_(None))))
         session.commit()
     for person_id in people:
+        if stopping(app).is_set():
+            break  # the next run (any scheduler's) goes on; planning is idempotent
         with factory() as session:
             from calendar_app.services.locking import begin_person_write
 
@@ -60,6 +71,7 @@ def sync_due_sources(app: Flask, clock: Callable[[], datetime] = now_utc) -> int
         sync.SyncPolicy.from_config(app.config),
         worker=worker,
         clock=clock,
+        stopping=stopping(app).is_set,
     )
     return len(outcomes)
 
@@ -99,10 +111,31 @@ def build(app: Flask, scheduler: BaseScheduler, clock: Callable[[], datetime]) -
 
 
 def run_foreground(app: Flask, clock: Callable[[], datetime] = now_utc) -> None:
-    """``calendar-app scheduler``: run the jobs until stopped."""
+    """``calendar-app scheduler``: run the jobs until SIGTERM or SIGINT, then stop well.
+
+    Stopping finishes the message or source read in hand, gives back every claim not yet
+    used (reminders and sources), waits for the running jobs and returns, so a restart or
+    a scale-down never leaves work waiting for a lease to run out.
+    """
+    from calendar_app.services import sync
+
     scheduler = build(app, BlockingScheduler(timezone="UTC"), clock)
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("scheduler stopping (%s)", signal.Signals(signum).name)
+        stopping(app).set()
+        # Called in the main thread between the scheduler's waits; the jobs run in the
+        # executor's threads, which this waits for.
+        scheduler.shutdown(wait=True)
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     log.info("scheduler started")
     scheduler.start()
+    worker = app.extensions.get("sync_worker")
+    released = sync.release_claims(app.extensions["session_factory"], worker) if worker else 0
+    app.extensions["engine"].dispose()
+    log.info("scheduler stopped; %d source claims given back", released)
 
 
 def start_embedded(app: Flask, clock: Callable[[], datetime] = now_utc) -> BaseScheduler | None:

@@ -220,6 +220,23 @@ def _send(
         _finish(row, ReminderState.SENT, f"with:{rows[0].id}", now)
 
 
+def release(session: Session, ids: list[int], *, now: datetime) -> int:
+    """Give back claimed rows that were not tried (their scheduler is stopping): they are
+    due again at once for any scheduler, their attempt not counted; commits."""
+    result = session.execute(
+        update(Reminder)
+        .where(Reminder.id.in_(ids), Reminder.state == ReminderState.SENDING)
+        .values(
+            state=ReminderState.PLANNED,
+            lease_until_utc=None,
+            attempts=Reminder.attempts - 1,
+            changed_utc=now,
+        )
+    )
+    session.commit()
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 def dispatch_due(
     factory: sessionmaker[Session],
     *,
@@ -228,10 +245,15 @@ def dispatch_due(
     clock: Callable[[], datetime],
     batch: int = 50,
     lease: timedelta = LEASE,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> int:
-    """Claim and send until nothing is due; return how many were handled."""
+    """Claim and send until nothing is due; return how many were handled.
+
+    When ``stopping()`` turns true, the message being sent is finished and the rows not
+    yet tried are released, so another scheduler sends them without waiting for the lease.
+    """
     handled = 0
-    while True:
+    while not stopping():
         with factory() as session:
             ids = claim_due(session, now=clock(), limit=batch, lease=lease)
             groups: dict[tuple[object, ...], list[int]] = {}
@@ -240,11 +262,17 @@ def dispatch_due(
                 assert person is not None
                 groups.setdefault(group_key(row, ZoneInfo(person.timezone)), []).append(row.id)
             session.commit()
-            for group in groups.values():
+            waiting = list(groups.values())
+            while waiting and not stopping():
+                group = waiting.pop(0)
                 dispatch_group(session, group, sender=sender, settings=settings, now=clock())
-        handled += len(ids)
+                handled += len(group)
+            if waiting:
+                release(session, [i for group in waiting for i in group], now=clock())
+                return handled
         if len(ids) < batch:
             return handled
+    return handled
 
 
 def record_delivery(

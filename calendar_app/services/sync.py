@@ -194,14 +194,16 @@ def sync_due(
     worker: str,
     clock: Callable[[], datetime],
     source_id: int | None = None,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> list[SyncOutcome]:
     """Claim the due sources (or one) and read each; one source's failure stops no other.
 
     Claims are taken a batch at a time until nothing is due, so one run keeps up with
-    however many sources fall due.
+    however many sources fall due. When ``stopping()`` turns true, the read under way is
+    finished and the sources not yet read are released.
     """
     outcomes: list[SyncOutcome] = []
-    while True:
+    while not stopping():
         claimed = claim_due(
             factory,
             now=clock(),
@@ -211,9 +213,26 @@ def sync_due(
             source_id=source_id,
         )
         for sid in claimed:
+            if stopping():
+                release_claims(factory, worker)
+                return outcomes
             outcomes.append(sync_claimed(factory, sid, policy, worker=worker, clock=clock))
         if source_id is not None or len(claimed) < policy.batch:
             return outcomes
+    return outcomes
+
+
+def release_claims(factory: sessionmaker[Session], worker: str) -> int:
+    """Give back every source ``worker`` still holds (it is stopping), so another scheduler
+    reads them without waiting for the lease; returns how many."""
+    with factory() as session:
+        result = session.execute(
+            update(Source)
+            .where(Source.claimed_by == worker)
+            .values(claimed_until_utc=None, claimed_by="")
+        )
+        session.commit()
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def sync_claimed(

@@ -286,9 +286,7 @@ def own_photo() -> ResponseReturnValue:
     require_role(Role.CAREGIVER)
     upload = request.files.get("photo")
     try:
-        photos.set_own_photo(
-            db(), g.user.id, upload.read() if upload else b"", now=now_utc()
-        )
+        photos.set_own_photo(db(), g.user.id, upload.read() if upload else b"", now=now_utc())
     except PhotoError as exc:
         db().rollback()
         flash(error_text(exc.code, exc.message), "error")
