@@ -302,6 +302,43 @@ def user_group() -> None:
     """Accounts."""
 
 
+@user_group.command("add")
+@click.argument("username")
+@click.option("--name", "display_name", required=True, help="the name others see")
+@click.option(
+    "--role",
+    type=click.Choice(["admin", "caregiver"]),
+    required=True,
+    help="people and helpers get their accounts through e-identification or the settings page",
+)
+@click.option("--unit", help="the caregiver's unit (name or id)")
+@click.password_option(help="asked for, twice, when not given")
+@reports_errors
+def user_add(username: str, display_name: str, role: str, unit: str | None, password: str) -> None:
+    """Make an administrator's or caregiver's account with a password (the first
+    administrator of a new installation is made this way)."""
+    from sqlalchemy import func, select
+
+    from calendar_app.models import Role, User
+
+    with _session() as session:
+        taken = select(User.id).where(func.lower(User.username) == username.strip().lower())
+        if not username.strip() or session.scalars(taken).first() is not None:
+            raise DomainError("user.username", "choose a user name that is not taken")
+        if role == "caregiver" and not unit:
+            raise DomainError("user.unit_missing", "a caregiver belongs to one unit: give --unit")
+        accounts.add_user(
+            session,
+            username=username,
+            display_name=display_name.strip(),
+            password=password,
+            role=Role(role),
+            provider_id=_unit_id(session, unit) if role == "caregiver" and unit else None,
+        )
+        session.commit()
+    click.echo(f"{username.strip().lower()} can now sign in as {role}")
+
+
 @user_group.command("set-staff-id")
 @click.argument("username")
 @click.argument("staff_id")

@@ -3,10 +3,10 @@
 import json
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from calendar_app.cli import main
-from calendar_app.models import AuditEvent, Person
+from calendar_app.models import AuditEvent, Person, Provider, ProviderKind, Role, User
 from tests.conftest import ICS
 from tests.helpers import event, vcalendar
 
@@ -200,3 +200,59 @@ def test_calendar_range_errors(cli, first, end, code):
     cli("person", "add", "--personnummer", "199001012385", "--name", "Alva")
     result = cli("calendar", "--person", "199001012385", "--from", first, "--to", end)
     assert result.exit_code == 1 and result.output.startswith(f"error: {code}: ")
+
+
+def test_user_add_makes_the_first_administrator_who_can_then_sign_in(app, client, session):
+    runner = app.test_cli_runner()
+    made = runner.invoke(
+        main,
+        ["user", "add", "Ingrid", "--name", "Ingrid Förvaltare", "--role", "admin"],
+        input="ett långt lösenord\nett långt lösenord\n",
+    )
+    assert made.exit_code == 0, made.output
+    assert "ingrid can now sign in as admin" in made.output
+    assert "ett långt lösenord" not in made.output  # asked for hidden, never echoed
+    user = session.scalars(select(User).where(User.username == "ingrid")).one()
+    assert user.role == Role.ADMIN and user.display_name == "Ingrid Förvaltare"
+    session.commit()
+    signed_in = client.post("/login", data={"username": "ingrid", "password": "ett långt lösenord"})
+    assert signed_in.status_code == 302 and "/login" not in signed_in.headers["Location"]
+
+
+@pytest.mark.parametrize(
+    ("args", "password", "code"),
+    [
+        (["taken", "--role", "admin"], "ett långt lösenord", "user.username"),
+        (["ny", "--role", "admin"], "kort", "password.too_short"),
+        (["ny", "--role", "caregiver"], "ett långt lösenord", "user.unit_missing"),
+        (
+            ["ny", "--role", "caregiver", "--unit", "Ingen sådan"],
+            "ett långt lösenord",
+            "unit.not_found",
+        ),
+    ],
+)
+def test_user_add_refuses_with_a_code_and_makes_nothing(app, session, args, password, code):
+    session.add(User(username="taken", display_name="T", password_hash="x", role=Role.ADMIN))
+    session.commit()
+    runner = app.test_cli_runner()
+    result = runner.invoke(main, ["user", "add", *args, "--name", "N", "--password", password])
+    assert result.exit_code == 1
+    assert f"error: {code}:" in result.output
+    assert session.scalar(select(func.count()).select_from(User)) == 1
+    session.commit()
+
+
+def test_user_add_makes_a_caregiver_at_a_unit(app, session):
+    unit = Provider(name="Vuxenpsykiatrin Växjö", kind=ProviderKind.REGION)
+    session.add(unit)
+    session.commit()
+    result = app.test_cli_runner().invoke(
+        main,
+        ["user", "add", "karin", "--name", "Karin", "--role", "caregiver"]
+        + ["--unit", "Vuxenpsykiatrin Växjö", "--password", "ett långt lösenord"],
+    )
+    assert result.exit_code == 0, result.output
+    user = session.scalars(select(User).where(User.username == "karin")).one()
+    assert user.role == Role.CAREGIVER and user.provider_id == unit.id
+    session.commit()
