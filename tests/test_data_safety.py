@@ -38,7 +38,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from calendar_app import create_app, migrations, sealing
@@ -198,28 +198,11 @@ def _is_datetime_noise(difference: Any) -> bool:
     )
 
 
-# A bug these tests found: `calendar-app init-db` runs the migrations on the application's
-# engine, which turns SQLite's foreign keys on; batch mode's DROP TABLE of the old app_user
-# (0005) and source (0010) then fails while rows refer to them, and the upgrade is rolled
-# back (nothing is lost, nothing is upgraded). The fix belongs in migrations/env.py:
-# PRAGMA foreign_keys=OFF on SQLite before BEGIN (it is ignored inside a transaction, and
-# defer_foreign_keys is not enough), PRAGMA foreign_key_check before COMMIT, and the
-# pragma back on. Then these cases pass, and strict xfail says to drop the mark.
-SQLITE_BLOCKED_BY_FOREIGN_KEYS = OLDER_REVISIONS[: OLDER_REVISIONS.index("0010")]
-BLOCKED = pytest.mark.xfail(
-    raises=IntegrityError,
-    strict=True,
-    reason="init-db cannot upgrade SQLite across 0005/0010 with foreign keys on",
-)
+# These cases found a bug, now fixed in migrations/env.py: with SQLite's foreign keys on,
+# batch mode's DROP TABLE of the old app_user (0005) and source (0010) failed while rows
+# referred to them, so `calendar-app init-db` could not upgrade a database in use.
 UPGRADES = [
-    pytest.param(
-        backend,
-        revision,
-        marks=[BLOCKED]
-        if backend == "sqlite" and revision in SQLITE_BLOCKED_BY_FOREIGN_KEYS
-        else [],
-        id=f"{backend}-{revision}",
-    )
+    pytest.param(backend, revision, id=f"{backend}-{revision}")
     for backend in BACKENDS
     for revision in OLDER_REVISIONS
 ]
