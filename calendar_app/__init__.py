@@ -62,6 +62,19 @@ def _start_scheduler_on_first_request(app: Flask) -> None:
                 start_embedded(app)
 
 
+def _configure_logging(app: Flask) -> None:
+    # JSON lines in production; the development default (and the tests) keep today's
+    # lines unless LOG_CONFIGURE asks. Done before anything logs or touches app.logger.
+    wanted = app.config["LOG_CONFIGURE"]
+    if wanted is None:
+        wanted = app.config["LOG_FORMAT"] == "json"
+    if wanted:
+        from calendar_app.logs import configure_logging
+
+        configure_logging(app.config)
+        app.extensions["log_requests"] = True  # each request's own summary line
+
+
 def create_app(
     test_config: dict[str, Any] | None = None, *, sms_sender: SmsSender | None = None
 ) -> Flask:
@@ -73,6 +86,7 @@ def create_app(
         static_folder="static",
     )
     config.load(app, test_config)
+    _configure_logging(app)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     engine = make_engine(app.config["DATABASE_URL"])

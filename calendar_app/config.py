@@ -20,6 +20,9 @@ from sqlalchemy.exc import ArgumentError
 
 SUPPORTED_DATABASES = ("sqlite", "postgresql")
 SUPPORTED_LOCALES = ("sv", "en")
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+METRICS_TOKEN_MIN_LENGTH = 16
 
 
 class ConfigError(Exception):
@@ -119,6 +122,16 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "RIVTA_CLIENT_CERT": "",
         "RIVTA_CLIENT_KEY": "",
         "RIVTA_CA_BUNDLE": "",
+        # Log lines: "text" (today's lines, for development) or "json" (one JSON object a
+        # line, for production); see docs/observability.md. LOG_CONFIGURE: None installs
+        # the handler exactly when LOG_FORMAT is "json"; true always, false never (a host
+        # that configures logging itself).
+        "LOG_FORMAT": "text",
+        "LOG_LEVEL": "INFO",
+        "LOG_CONFIGURE": None,
+        # /metrics wants "Authorization: Bearer <token>" when this is set; without it,
+        # only clients on this host (loopback, not through a proxy) may read it.
+        "METRICS_TOKEN": "",
     }
 
 
@@ -211,6 +224,7 @@ def validate(config: dict[str, Any]) -> None:
         raise ConfigError("CALENDAR_APP_SYNC_MASS_CANCEL_SHARE must be a number from 0 to 0.99")
     _validate_public_url(config)
     _validate_oidc(config)
+    _validate_observability(config)
     _validate_twilio(config)
 
 
@@ -264,3 +278,25 @@ def _validate_oidc(config: dict[str, Any]) -> None:
         raise ConfigError(f"CALENDAR_APP_OIDC_ISSUER {issuer!r} is not an http(s) address")
     if not config["OIDC_CLIENT_ID"]:
         raise ConfigError("CALENDAR_APP_OIDC_CLIENT_ID is required with CALENDAR_APP_OIDC_ISSUER")
+
+
+def _validate_observability(config: dict[str, Any]) -> None:
+    log_format = str(config["LOG_FORMAT"]).lower()
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(f"CALENDAR_APP_LOG_FORMAT must be one of {LOG_FORMATS}")
+    config["LOG_FORMAT"] = log_format
+    level = str(config["LOG_LEVEL"]).upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"CALENDAR_APP_LOG_LEVEL must be one of {LOG_LEVELS}")
+    config["LOG_LEVEL"] = level
+    if config["LOG_CONFIGURE"] not in (None, True, False):
+        raise ConfigError("CALENDAR_APP_LOG_CONFIGURE must be true or false (or unset)")
+    token = config["METRICS_TOKEN"]
+    # The environment's values are read as JSON where they parse: a token of digits only
+    # would arrive as a number, and a short one is guessable.
+    if token and (not isinstance(token, str) or len(token) < METRICS_TOKEN_MIN_LENGTH):
+        raise ConfigError(
+            f"CALENDAR_APP_METRICS_TOKEN must be a random string of at least "
+            f"{METRICS_TOKEN_MIN_LENGTH} characters (e.g. from "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+        )

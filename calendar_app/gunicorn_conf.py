@@ -54,6 +54,12 @@ accesslog = os.environ.get("CALENDAR_APP_ACCESS_LOG", "-") or None
 errorlog = "-"
 loglevel = os.environ.get("CALENDAR_APP_LOG_LEVEL", "info").lower()
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+# CALENDAR_APP_LOG_FORMAT=json: gunicorn's own lines are JSON too, through the app's handler
+# (calendar_app/logs.py: scrubbed; the access line carries the request id the app echoed).
+if os.environ.get("CALENDAR_APP_LOG_FORMAT", "").lower() == "json":
+    from calendar_app.logs import gunicorn_logconfig as _gunicorn_logconfig
+
+    logconfig_dict = _gunicorn_logconfig(loglevel, access_log=accesslog is not None)
 
 # gunicorn 24+ opens a control socket at one fixed path per user: two instances on one
 # host would fight over it, and nothing here uses it.

@@ -206,6 +206,13 @@ MATRIX: dict[str, Case] = {
     ),
     "feeds.booking_file": Case("GET", path(P + "/bookings/{w.booking_a}/calendar.ics"), VIEWERS),
     "health.healthz": Case("GET", path("/healthz"), EVERYONE),
+    # Probes for balancers and orchestrators: no login, no personal data.
+    "health.livez": Case("GET", path("/livez"), EVERYONE),
+    "health.readyz": Case("GET", path("/readyz"), EVERYONE),
+    # Without CALENDAR_APP_METRICS_TOKEN, any client on this host (the test client is on
+    # loopback); the token and other hosts are in tests/test_observability.py.
+    "metrics.scrape": Case("GET", path("/metrics"), EVERYONE),
+    "admin.health": Case("GET", path("/admin/health"), {"admin": OK}),
     "auth.login": Case("GET", path("/login"), EVERYONE),
     "auth.logout": Case("POST", path("/logout"), EVERYONE, ends_at_login=True),
     "auth.language": Case("POST", path("/language"), EVERYONE, form=lambda w: {"lang": "en"}),

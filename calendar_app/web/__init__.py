@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask, flash, g, jsonify, request, session
@@ -12,7 +14,9 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import Session
 from werkzeug.routing import IntegerConverter
 
+from calendar_app import logs
 from calendar_app.db import now_utc
+from calendar_app.metrics import RequestMetrics
 from calendar_app.services import accounts, tokens
 from calendar_app.web import errors, formatting
 
@@ -55,10 +59,65 @@ class IdConverter(IntegerConverter):
         super().__init__(url_map, min=1, max=MAX_ID)
 
 
+# Feed fetches are answered in front of Flask (web/feeds.py), so no URL rule names them.
+FEED_ROUTE = "/feed/<token>.ics"
+
+
+def _route_of_feed_fetch(environ: dict[str, Any]) -> str:
+    path = environ.get("PATH_INFO", "")
+    is_feed = path.startswith("/feed/") and path.endswith(".ics") and path.count("/") == 2
+    return FEED_ROUTE if is_feed and environ.get("REQUEST_METHOD") in ("GET", "HEAD") else ""
+
+
+class ObserveRequests:
+    """WSGI around everything (feed fetches too): gives each request its id (echoed as
+    ``X-Request-ID``) for the log lines, counts it for the metrics by route and status,
+    and writes its summary line when structured logging is on."""
+
+    def __init__(self, app: Flask, downstream: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+        self.downstream = downstream
+        self.metrics: RequestMetrics = app.extensions["metrics"].requests
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        info = logs.RequestInfo(
+            request_id=logs.request_id_from(environ.get("HTTP_X_REQUEST_ID")),
+            method=environ.get("REQUEST_METHOD", ""),
+            route=_route_of_feed_fetch(environ),
+        )
+        context = logs.current_request.set(info)
+        started = time.perf_counter()
+        status = 500  # unless an answer starts
+
+        def _start_response(line: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+            nonlocal status
+            status = int(line.split(" ", 1)[0])
+            headers.append(("X-Request-ID", info.request_id))
+            return start_response(line, headers, *exc_info)
+
+        try:
+            return self.downstream(environ, _start_response)
+        finally:
+            elapsed = time.perf_counter() - started
+            self.metrics.observe(info.method, info.route, status, elapsed)
+            if self.app.extensions.get("log_requests"):
+                logs.log_request(info, status, elapsed)
+            logs.current_request.reset(context)
+
+
 def init_app(app: Flask) -> None:
     """Register extensions, hooks and blueprints on ``app``."""
     # Before any route is added: rules look their converters up when they are compiled.
     app.url_map.converters["int"] = IdConverter
+
+    @app.before_request
+    def _note_route() -> None:
+        # First of all hooks, so that a request refused by a later one (CSRF, a bad API
+        # token) is still counted under its route.
+        info = logs.current_request.get()
+        if info is not None and request.url_rule is not None:
+            info.route = request.url_rule.rule
+
     Babel(app, locale_selector=select_locale)
     csrf = CSRFProtect(app)
     formatting.init_app(app)
@@ -97,6 +156,7 @@ def init_app(app: Flask) -> None:
 
     errors.init_app(app)
 
+    from calendar_app import metrics
     from calendar_app.web import (
         admin,
         api,
@@ -116,7 +176,8 @@ def init_app(app: Flask) -> None:
 
     auth.init_oidc(app)
 
-    app.register_blueprint(health.bp)
+    metrics.init_app(app)
+    health.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(person.bp)
     app.register_blueprint(settings.bp)
@@ -136,6 +197,8 @@ def init_app(app: Flask) -> None:
     csrf.exempt(api.bp)  # JSON only; see api._json_body
     app.register_blueprint(api.bp)
     _rate_limits(app)
+    # Outermost of our layers (outside the feed fetches), so every request is observed.
+    app.wsgi_app = ObserveRequests(app, app.wsgi_app)  # type: ignore[method-assign]
 
 
 def _load_api_token() -> Any:

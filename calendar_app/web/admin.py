@@ -1,13 +1,18 @@
-"""Administration of API tokens for provider systems and scripts."""
+"""Administration: API tokens for provider systems and scripts, and the service's health."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from datetime import timedelta
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import format_timedelta
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
+from calendar_app import metrics
 from calendar_app.db import now_utc
 from calendar_app.domain.errors import DomainError
 from calendar_app.models import Provider, Role
@@ -80,3 +85,45 @@ def revoke_api_token(token_id: int) -> ResponseReturnValue:
         return redirect(url_for("admin.api_tokens"))
     flash(_("The key %(name)s is revoked.", name=row.name), "info")
     return redirect(url_for("admin.api_tokens"))
+
+
+def duration_text(seconds: float | None) -> str:
+    """'3 timmar' / '3 hours'; a dash when there is nothing to measure."""
+    if seconds is None:
+        return "–"
+    return str(format_timedelta(timedelta(seconds=seconds), threshold=1.5))
+
+
+@bp.get("/health")
+@login_required
+def health() -> ResponseReturnValue:
+    """The service at a glance: database and schema, reminders, the due queue, sources
+    failing or stale per unit, and the requests answered since start."""
+    require_role(Role.ADMIN)
+    now = now_utc()
+    try:
+        schema = metrics.schema_state(db().connection())
+        figures = metrics.read_health(db(), now=now)
+    except SQLAlchemyError:
+        db().rollback()
+        schema, figures = None, None
+    requests = metrics.request_figures(current_app.extensions["metrics"].requests)
+    troubled = [group for group in figures.sources if group.troubled] if figures else []
+    return render_template(
+        "admin/health.html",
+        schema=schema,
+        figures=figures,
+        troubled=troubled,
+        source_totals=_source_totals(figures.sources) if figures else {},
+        requests=requests,
+        duration_text=duration_text,
+        window_hours=int(metrics.REMINDER_WINDOW.total_seconds() // 3600),
+    )
+
+
+def _source_totals(groups: list[metrics.SourceGroup]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for group in groups:
+        for state, count in group.by_state.items():
+            totals[state] = totals.get(state, 0) + count
+    return totals
