@@ -27,7 +27,7 @@ def _sqlite_foreign_keys(connection: Connection, on: bool) -> None:
     # so it goes to the driver's connection, which is in autocommit mode (see db.py).
     raw = connection.connection.driver_connection
     assert raw is not None
-    raw.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    raw.execute("PRAGMA foreign_keys=ON" if on else "PRAGMA foreign_keys=OFF")
 
 
 if engine.dialect.name == "sqlite":
