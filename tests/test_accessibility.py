@@ -39,6 +39,7 @@ PAGES = [
     ("karin", "/unit/day"),
     ("maria", "/people/{p}/week"),
     ("admin", "/"),
+    ("admin", "/admin/health"),
 ]
 SERIOUS = ("serious", "critical")
 
