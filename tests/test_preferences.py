@@ -65,6 +65,9 @@ def test_the_person_sets_her_times_and_the_caregiver_is_warned(app, client, worl
             {"windows": [{"kind": "busy", "weekdays": [1], "start": "late", "end": "09:00"}]},
             "preferences.format",
         ),
+        # Found by the fuzzer: PostgreSQL cannot store U+0000, which made this a 500.
+        ({"home_address": "Storgatan 1\u0000"}, "request.text"),
+        ({"windows": [{"kind": "busy", "label": "\u0007", "weekdays": [1]}]}, "request.text"),
     ],
 )
 def test_bad_preferences_change_nothing(client, world, body, code):
@@ -119,3 +122,17 @@ def test_the_daily_maximum_and_travel_time_are_saved_from_the_form(client, world
         f"/people/{world.person_id}/preferences", data={"max_visits": "many"}, follow_redirects=True
     )
     assert "Skriv heltal." in bad.get_data(as_text=True)
+
+
+def test_a_form_or_address_with_a_nul_character_is_refused_and_changes_nothing(
+    client, world, session
+):
+    log_in(client, "person")
+    path = f"/people/{world.person_id}/preferences/windows"
+    form = {"kind": "busy", "label": "Simträ\x00ning", "weekday": ["0"], "start": "08:00"}
+    refused = client.post(path, data={**form, "end": "16:00"})
+    assert refused.status_code == 400
+    assert "Något var fel i förfrågan" in refused.get_data(as_text=True)
+    page = client.get(f"/people/{world.person_id}/preferences").get_data(as_text=True)
+    assert "Simträ" not in page
+    assert client.get(f"/people/{world.person_id}/week?start=2026-11-23%00").status_code == 400

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import Flask, flash, g, jsonify, request, session
+from flask import Flask, abort, flash, g, jsonify, request, session
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -117,6 +117,18 @@ def init_app(app: Flask) -> None:
         info = logs.current_request.get()
         if info is not None and request.url_rule is not None:
             info.route = request.url_rule.rule
+
+    @app.before_request
+    def _refuse_nul() -> None:
+        # PostgreSQL cannot store U+0000 in text: a form or query carrying one is refused
+        # here with a 400, not failed later with a 500 (the API checks its JSON itself).
+        fields = [request.args]
+        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            fields.append(request.form)
+        if any(
+            "\x00" in value for field in fields for values in field.listvalues() for value in values
+        ):
+            abort(400)
 
     Babel(app, locale_selector=select_locale)
     csrf = CSRFProtect(app)

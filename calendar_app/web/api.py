@@ -5,6 +5,7 @@ Errors are ``{"error": {"code": "...", "message": "..."}}`` with a stable code.
 
 from __future__ import annotations
 
+import re
 from datetime import date, time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -145,7 +146,7 @@ def calendar(person_id: int) -> ResponseReturnValue:
     )
 
 
-def _json_body() -> dict[str, Any]:
+def _json_body(*, texts_checked_here: bool = True) -> dict[str, Any]:
     # Only JSON is accepted: a browser cannot send it cross-site without a CORS preflight,
     # which is why this blueprint needs no CSRF token.
     if not request.is_json:
@@ -153,7 +154,27 @@ def _json_body() -> dict[str, Any]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise DomainError("request.json", "the body must be a JSON object")
+    # The push API checks each text itself and names the field (push.text).
+    if texts_checked_here and _has_control_characters(body):
+        raise DomainError("request.text", "a text in the body contains control characters")
     return body
+
+
+# Control characters other than tab and line breaks; PostgreSQL cannot store U+0000 at all.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _has_control_characters(value: Any) -> bool:
+    """Whether any string in the JSON value, key or value at any depth, has one."""
+    if isinstance(value, str):
+        return CONTROL_CHARACTERS.search(value) is not None
+    if isinstance(value, dict):
+        return any(
+            _has_control_characters(k) or _has_control_characters(v) for k, v in value.items()
+        )
+    if isinstance(value, list):
+        return any(_has_control_characters(item) for item in value)
+    return False
 
 
 @bp.get("/people/<int:person_id>/settings")

@@ -20,7 +20,7 @@ from calendar_app.db import now_utc
 from calendar_app.domain.errors import DomainError
 from calendar_app.services import push
 from calendar_app.web import db
-from calendar_app.web.api import _json_body, bp, error
+from calendar_app.web.api import CONTROL_CHARACTERS, _json_body, bp, error
 from calendar_app.web.auth import current_actor
 
 BASE = "/push/bookings/<external_id>"
@@ -28,7 +28,6 @@ REQUIRED = ("personnummer", "start", "end")
 FIELDS = (*REQUIRED, "status", "mode", "transport_needed", "sequence", *push.TEXTS)
 
 _NAME = re.compile(r"[A-Za-z_]{1,40}")  # a field name safe to repeat in an error
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?")
 _ZONE = re.compile(r"[Zz]|[+-]\d{2}:?\d{2}")
 
@@ -107,7 +106,7 @@ def _text(body: Mapping[str, Any], name: str, limit: int) -> str:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise DomainError("push.text", f"'{name}' is not valid Unicode text") from None
-    if _CONTROL.search(value):
+    if CONTROL_CHARACTERS.search(value):
         raise DomainError("push.text", f"'{name}' contains control characters")
     return value
 
@@ -187,7 +186,7 @@ def put_pushed_booking(external_id: str) -> ResponseReturnValue:
     actor = current_actor()
     push.require_pusher(actor)  # before the body: who may not push learns nothing else
     push.check_external_id(external_id)
-    draft = draft_from(_json_body())
+    draft = draft_from(_json_body(texts_checked_here=False))
     outcome = push.push_booking(db(), actor, external_id, draft, now=now_utc())
     return jsonify(_outcome_json(outcome)), 201 if outcome.result == "created" else 200
 
