@@ -24,7 +24,7 @@ from typing import Any
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 from flask.typing import ResponseReturnValue
 from prometheus_client import (
     CollectorRegistry,
@@ -473,6 +473,12 @@ def scrape() -> ResponseReturnValue:
     refusal = _refusal()
     if refusal is not None:
         return refusal
+    # The database figures are read in a session of their own: end this request's
+    # transaction first, or on SQLite (where every transaction holds the write lock) the
+    # scrape waits for itself until the busy timeout and reports the database down.
+    request_session = g.get("db")
+    if request_session is not None:
+        request_session.commit()
     registry = current_app.extensions["metrics"].scrape_registry()
     encode, content_type = choose_encoder(request.headers.get("Accept", ""))
     return Response(encode(registry), content_type=content_type)

@@ -674,3 +674,15 @@ def test_the_admin_health_page_is_refused_to_other_roles(client, session, now, r
     assert anonymous.status_code == 302 and "/login" in anonymous.location
     log_in(client, role)
     assert client.get("/admin/health").status_code == 403
+
+
+def test_a_scrape_in_a_signed_in_session_reads_the_database(client, session, now):
+    # Signing in keeps the request's own transaction open (the session's last use); on
+    # SQLite that holds the write lock, and the figures' own session used to wait for it
+    # until the busy timeout and then report the database down.
+    build_world(session, now)
+    session.commit()
+    log_in(client, "admin")
+    samples = _metrics(client)
+    assert _value(samples, "calendar_app_database_up") == 1
+    assert _value(samples, "calendar_app_schema_at_head") == 1
