@@ -5,7 +5,7 @@ BIN = $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint bench screenshots translations install install-dev clean
+.PHONY: run test lint bench loadtest screenshots translations install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,12 @@ bench: install-dev
 		$(BIN)/python -m bench.sync_bench
 	TEST_DATABASE_URL="$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}" \
 		$(BIN)/python -m bench.feed_bench
+
+## Load test (not part of `make test`, not in CI): seeds its own PostgreSQL database, runs
+## gunicorn as in production and locust in steps; figures go to docs/benchmarks.md.
+loadtest: | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev,loadtest]'
+	$(BIN)/python -m loadtest.run $(LOADTEST_ARGS)
 
 ## Every page a newcomer sees, at phone and desktop width, into docs/screenshots/.
 screenshots: install-dev
