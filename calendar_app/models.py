@@ -248,6 +248,10 @@ class Booking(Base):
     __table_args__ = (
         UniqueConstraint("source_id", "person_id", "uid", "recurrence_key"),
         Index("ix_booking_person_range", "person_id", "range_start_utc"),
+        # A unit's day list, and a pushed booking found by its system's id (both found
+        # scanning by the load test; see docs/benchmarks.md).
+        Index("ix_booking_provider_range", "provider_id", "range_start_utc"),
+        Index("ix_booking_source_uid", "source_id", "uid"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -333,6 +337,7 @@ class PersonTimeWindow(Base):
     """A weekly window: weekdays (0 = Monday, comma-separated) from one time to another."""
 
     __tablename__ = "person_time_window"
+    __table_args__ = (Index("ix_person_time_window_person", "person_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
@@ -456,6 +461,7 @@ class HelperGrant(Base):
     """
 
     __tablename__ = "helper_grant"
+    __table_args__ = (Index("ix_helper_grant_person", "person_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
@@ -498,6 +504,7 @@ class CareRelationship(Base):
     """A unit's care relationship with a person: the ground for its caregivers to look."""
 
     __tablename__ = "care_relationship"
+    __table_args__ = (Index("ix_care_relationship_person_provider", "person_id", "provider_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
