@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -78,3 +78,23 @@ def forget_who_was_logged_in(page) -> None:
     otherwise answer after the cookies are cleared and set the old session again."""
     page.goto("about:blank")
     page.context.clear_cookies()
+
+
+def people_with_a_visit_soon(session: Session, count: int, phone_prefix: str) -> None:
+    """``count`` people with phones ``<phone_prefix>0000``, ``…0001``, …, each with a visit
+    in two hours (a minute apart): its reminder is due at once."""
+    now = datetime.now(UTC)
+    for number in range(count):
+        person = Person(
+            personnummer=f"1990010{number:05d}",
+            name=f"Person {number}",
+            phone_e164=f"{phone_prefix}{number:04d}",
+            timezone="Europe/Stockholm",
+            created_at=now,
+        )
+        session.add(person)
+        session.commit()
+        at = now + timedelta(hours=2, minutes=number)
+        end = at + timedelta(minutes=30)
+        body = vcalendar(event(f"v{number}", f":{at:%Y%m%dT%H%M%SZ}", f":{end:%Y%m%dT%H%M%SZ}"))
+        do_import(session, person, body, now)

@@ -31,7 +31,7 @@ from calendar_app.models import Booking, BookingOrigin, Person, Reminder, Remind
 from calendar_app.services import sources, sync
 from calendar_app.services.access import Actor
 from tests.feeds import FeedServer, feed_server, serving
-from tests.helpers import do_import, event, vcalendar
+from tests.helpers import event, people_with_a_visit_soon, vcalendar
 from tests.oidc_broker import free_port
 from tests.twilio_local import ACCOUNT, TOKEN, running_prism
 from tests.world import PASSWORD, build_world
@@ -369,29 +369,11 @@ def test_two_web_servers_and_two_schedulers_together_lose_and_double_nothing(
     assert stopped == [0, 0, 0, 0]
 
 
-def _people_with_a_visit_soon(session, count: int) -> None:
-    now = now_utc()
-    for number in range(count):
-        person = Person(
-            personnummer=f"1990010{number:05d}",
-            name=f"Person {number}",
-            phone_e164=f"+4670222{number:04d}",
-            timezone="Europe/Stockholm",
-            created_at=now,
-        )
-        session.add(person)
-        session.commit()
-        at = now + timedelta(hours=2, minutes=number)
-        end = at + timedelta(minutes=30)
-        body = vcalendar(event(f"v{number}", f":{at:%Y%m%dT%H%M%SZ}", f":{end:%Y%m%dT%H%M%SZ}"))
-        do_import(session, person, body, now)
-
-
 def test_a_stopped_scheduler_finishes_what_it_holds_and_gives_the_rest_back_at_once(
     app, session, url, twilio, feeds, tmp_path
 ):
     people = 20
-    _people_with_a_visit_soon(session, people)
+    people_with_a_visit_soon(session, people, "+4670222")
     owner = session.scalars(select(Person.id)).first()
     source_ids = _sources(app, session, owner, feeds, count=6, delay=1.0)
     twilio.delay = 0.5  # slow messages: the stop comes while the batch is being sent

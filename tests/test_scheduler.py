@@ -16,40 +16,16 @@ import pytest
 from sqlalchemy import func, select
 
 from calendar_app.db import now_utc
-from calendar_app.models import Person, Reminder, ReminderState
+from calendar_app.models import Reminder, ReminderState
 from calendar_app.services.dispatch import claim_due
-from tests.helpers import do_import, event, vcalendar
+from tests.helpers import people_with_a_visit_soon
 
 PEOPLE = 25
 
 
 def _people_with_a_visit_soon(session) -> None:
     """25 people, each with a visit in two hours: its reminder is due at once."""
-    now = now_utc()
-    start = now + timedelta(hours=2)
-    for number in range(PEOPLE):
-        person = Person(
-            personnummer=f"1990010{number:05d}",
-            name=f"Person {number}",
-            phone_e164=f"+4670111{number:04d}",
-            timezone="Europe/Stockholm",
-            created_at=now,
-        )
-        session.add(person)
-        session.commit()
-        at = start + timedelta(minutes=number)
-        do_import(
-            session,
-            person,
-            vcalendar(
-                event(
-                    f"v{number}",
-                    f":{at:%Y%m%dT%H%M%SZ}",
-                    f":{at + timedelta(minutes=30):%Y%m%dT%H%M%SZ}",
-                )
-            ),
-            now,
-        )
+    people_with_a_visit_soon(session, PEOPLE, "+4670111")
 
 
 def _scheduler(url: str, log: Path, **settings: str) -> subprocess.Popen:
