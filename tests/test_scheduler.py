@@ -173,3 +173,19 @@ def test_the_embedded_scheduler_never_starts_inside_gunicorn(app, client, monkey
     client.get("/healthz")
     client.get("/healthz")
     assert app.extensions.get("scheduler") is None
+
+
+def test_a_scheduler_told_twice_to_stop_still_stops_cleanly(app, url, tmp_path):
+    log = tmp_path / "twice.log"
+    process = _scheduler(url, log)
+    try:
+        _wait_for_start(log)
+        process.send_signal(signal.SIGTERM)
+        process.send_signal(signal.SIGINT)  # e.g. systemd, then someone's Ctrl-C
+        assert process.wait(timeout=30) == 0, log.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    assert "scheduler stopped" in log.read_text()
+    assert "Traceback" not in log.read_text()

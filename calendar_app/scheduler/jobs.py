@@ -122,6 +122,8 @@ def run_foreground(app: Flask, clock: Callable[[], datetime] = now_utc) -> None:
     scheduler = build(app, BlockingScheduler(timezone="UTC"), clock)
 
     def _stop(signum: int, _frame: object) -> None:
+        if stopping(app).is_set():
+            return  # a second signal while stopping (Ctrl-C twice, systemd then a user)
         log.info("scheduler stopping (%s)", signal.Signals(signum).name)
         stopping(app).set()
         # Called in the main thread between the scheduler's waits; the jobs run in the
