@@ -470,6 +470,50 @@ def test_making_a_feed_shows_its_address_once_as_https_webcal_and_a_qr_code(clie
     assert token not in client.get(f"/people/{world.person_id}/feeds").get_data(as_text=True)
 
 
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        ({"level": "everything", "label": "Telefonen"}, "Välj vad flödet visar"),
+        ({"level": "full", "label": "x" * 101}, "Ge kalendern ett namn på högst 100 tecken"),
+    ],
+)
+def test_a_bad_feed_form_is_refused_in_swedish_and_makes_no_feed(
+    client, session, now, form, message
+):
+    world = build_world(session, now)
+    session.commit()
+    log_in(client, "person")
+
+    refused = client.post(f"/people/{world.person_id}/feeds", data=form, follow_redirects=True)
+
+    assert refused.status_code == 200 and message in refused.get_data(as_text=True)
+    assert session.scalar(select(func.count()).select_from(Feed)) == 0
+
+
+def test_an_eleventh_live_feed_is_refused_until_one_is_stopped(client, session, now):
+    world = build_world(session, now)
+    made = [
+        feeds.create_feed(session, OPERATOR, world.person_id, level="busy", now=now)
+        for _ in range(feeds.MAX_FEEDS)
+    ]
+    session.commit()
+    log_in(client, "person")
+    path = f"/people/{world.person_id}/feeds"
+
+    refused = client.post(path, data={"level": "full"}, follow_redirects=True)
+
+    assert "Du har 10 flöden. Stoppa ett" in refused.get_data(as_text=True)
+    assert session.scalar(select(func.count()).select_from(Feed)) == feeds.MAX_FEEDS
+    session.commit()
+    assert client.post(f"{path}/{made[0].id}/revoke").status_code == 302
+    assert client.post(path, data={"level": "full"}).status_code == 201
+    # A feed that is not the person's (or not there at all) is not found, not refused.
+    other = feeds.create_feed(session, OPERATOR, world.other_person_id, level="busy", now=now)
+    session.commit()
+    assert client.post(f"{path}/{other.id}/revoke").status_code == 404
+    assert client.post(f"{path}/999999/rotate").status_code == 404
+
+
 def test_stopping_a_feed_kills_its_address_at_once_and_a_new_address_replaces_it(
     client, session, now
 ):

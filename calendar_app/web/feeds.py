@@ -37,7 +37,7 @@ from calendar_app.services import feed_render, feeds
 from calendar_app.services.access import AccessDenied
 from calendar_app.web import SECURITY_HEADERS, db
 from calendar_app.web.auth import current_actor, login_required
-from calendar_app.web.messages import error_text
+from calendar_app.web.settings import refused
 
 bp = Blueprint("feeds", __name__)
 log = logging.getLogger(__name__)
@@ -188,16 +188,6 @@ def _page(
     )
 
 
-def _refused(exc: DomainError, person_id: int) -> ResponseReturnValue:
-    db().rollback()
-    if isinstance(exc, AccessDenied):
-        abort(403)
-    if exc.code == "feed.not_found":
-        abort(404)
-    flash(error_text(exc.code, exc.message), "error")
-    return redirect(url_for("feeds.page", person_id=person_id))
-
-
 @bp.get("/people/<int:person_id>/feeds")
 @login_required
 def page(person_id: int) -> ResponseReturnValue:
@@ -222,7 +212,7 @@ def create(person_id: int) -> ResponseReturnValue:
             locale=str(get_locale() or "sv"),
         )
     except DomainError as exc:
-        return _refused(exc, person_id)
+        return refused(exc, person_id, "feeds.page")
     # Rendered, not flashed or redirected: the address is the secret, and a flashed
     # message would travel in the session cookie.
     return _page(person_id, new_token=made.token, status=201)
@@ -235,7 +225,7 @@ def revoke(person_id: int, feed_id: int) -> ResponseReturnValue:
     try:
         feeds.revoke_feed(db(), current_actor(), person_id, feed_id, now=now_utc())
     except DomainError as exc:
-        return _refused(exc, person_id)
+        return refused(exc, person_id, "feeds.page")
     flash(_("The feed is stopped. Its address no longer works."), "info")
     return redirect(url_for("feeds.page", person_id=person_id))
 
@@ -247,7 +237,7 @@ def rotate(person_id: int, feed_id: int) -> ResponseReturnValue:
     try:
         made = feeds.rotate_feed(db(), current_actor(), person_id, feed_id, now=now_utc())
     except DomainError as exc:
-        return _refused(exc, person_id)
+        return refused(exc, person_id, "feeds.page")
     return _page(person_id, new_token=made.token, status=201)
 
 

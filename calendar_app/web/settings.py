@@ -41,10 +41,12 @@ def refused(
     exc: DomainError, person_id: int, page_endpoint: str = "settings.page"
 ) -> ResponseReturnValue:
     """Undo the request's writes and go back to the person's page with the reason, or
-    answer 403 for a refused access."""
+    answer 403 for a refused access (and 404 for a feed that is not there)."""
     db().rollback()
     if isinstance(exc, AccessDenied):
         abort(403)
+    if exc.code == "feed.not_found":
+        abort(404)
     flash(error_text(exc.code, exc.message), "error")
     return redirect(url_for(page_endpoint, person_id=person_id))
 
