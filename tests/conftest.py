@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,13 +17,13 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session
 from werkzeug.routing import Rule
-from werkzeug.serving import make_server
 
 from calendar_app import create_app
 from calendar_app.db import Base, now_utc
 from calendar_app.demo import load_demo
 from calendar_app.migrations import upgrade
 from calendar_app.services.calendar import CACHE as calendar_cache
+from tests.feeds import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -176,14 +175,8 @@ def live_server(app, session) -> Iterator[str]:
     load_demo(session, now=now_utc())
     session.commit()
     app.config["WTF_CSRF_ENABLED"] = True  # the browser goes through the real forms
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with serving(app) as origin:
+        yield origin
 
 
 @pytest.fixture

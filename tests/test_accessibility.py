@@ -115,6 +115,16 @@ def _tab_to(page, selector: str, limit: int = 80) -> None:
     raise AssertionError(f"Tab never reached {selector}")
 
 
+def _log_in_with_the_keyboard(page, base: str, username: str) -> None:
+    page.goto(f"{base}/login")
+    _tab_to(page, "#username")
+    page.keyboard.type(username)
+    _tab_to(page, "#password")
+    page.keyboard.type(LOGINS[username][0])
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+
+
 def test_with_the_keyboard_alone_a_caregiver_books_and_the_person_changes_a_setting(
     live_server,
     page,
@@ -125,13 +135,7 @@ def test_with_the_keyboard_alone_a_caregiver_books_and_the_person_changes_a_sett
     while day.weekday() >= 5:
         day += timedelta(days=1)
 
-    page.goto(f"{live_server}/login")
-    _tab_to(page, "#username")
-    page.keyboard.type("karin")
-    _tab_to(page, "#password")
-    page.keyboard.type(LOGINS["karin"][0])
-    with page.expect_navigation():
-        page.keyboard.press("Enter")
+    _log_in_with_the_keyboard(page, live_server, "karin")
     page.goto(f"{live_server}/people/{ids['p']}/book")
     _tab_to(page, "#date")
     # Chromium's date field takes the digits in the order its locale shows them.
@@ -156,13 +160,7 @@ def test_with_the_keyboard_alone_a_caregiver_books_and_the_person_changes_a_sett
     assert len(booked) == 1
 
     forget_who_was_logged_in(page)
-    page.goto(f"{live_server}/login")
-    _tab_to(page, "#username")
-    page.keyboard.type("alva")
-    _tab_to(page, "#password")
-    page.keyboard.type(LOGINS["alva"][0])
-    with page.expect_navigation():
-        page.keyboard.press("Enter")
+    _log_in_with_the_keyboard(page, live_server, "alva")
     page.goto(f"{live_server}/people/{ids['p']}/reminders")
     _tab_to(page, "#r-kind")  # the first kind: days before, at a time of day
     _tab_to(page, "#r-days")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,9 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from tests.feeds import serving
 from tests.oidc_broker import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,11 +73,5 @@ class TwilioErrors:
 
 @contextmanager
 def running_fake(fake: TwilioErrors) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, fake, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with serving(fake) as origin:
+        yield origin
