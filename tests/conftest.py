@@ -175,7 +175,8 @@ def live_server(app, session) -> Iterator[str]:
     load_demo(session, now=now_utc())
     session.commit()
     app.config["WTF_CSRF_ENABLED"] = True  # the browser goes through the real forms
-    with serving(app) as origin:
+    # With werkzeug's access lines: a test reads them for what they must never quote.
+    with serving(app, quiet=False) as origin:
         yield origin
 
 

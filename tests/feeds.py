@@ -76,10 +76,12 @@ class FeedServer:
 
 
 @contextmanager
-def serving(app: Any, tls: ssl.SSLContext | None = None) -> Iterator[str]:
-    """Run the WSGI ``app`` on 127.0.0.1 (a free port, threaded, quiet); yield its origin."""
+def serving(app: Any, tls: ssl.SSLContext | None = None, *, quiet: bool = True) -> Iterator[str]:
+    """Run the WSGI ``app`` on 127.0.0.1 (a free port, threaded); yield its origin. Quiet
+    unless asked: then werkzeug writes its access lines, as a real server would."""
+    handler = _Quiet if quiet else WSGIRequestHandler
     server = make_server(
-        "127.0.0.1", 0, app, threaded=True, request_handler=_Quiet, ssl_context=tls
+        "127.0.0.1", 0, app, threaded=True, request_handler=handler, ssl_context=tls
     )
     # A short poll interval: shutdown() waits for it, and many tests start and stop one.
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
