@@ -25,7 +25,8 @@ install-dev: $(VENV)/.installed-dev
 ## Set up, create/upgrade the SQLite database under instance/, load the demo, serve.
 run: install
 	$(BIN)/calendar-app init-db
-	$(BIN)/calendar-app demo
+	CALENDAR_APP_PUBLIC_BASE_URL="$${CALENDAR_APP_PUBLIC_BASE_URL:-http://$(HOST):$(PORT)}" \
+		$(BIN)/calendar-app demo  # prints the feed address where this serves
 	CALENDAR_APP_SCHEDULER=embedded $(BIN)/calendar-app run --host $(HOST) --port $(PORT)
 
 ## Set up (PostgreSQL running, Chromium installed), lint, type-check and run every test.

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 import pytest
 import vobject
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from calendar_app.cli import main
 from calendar_app.db import now_utc
@@ -730,6 +730,48 @@ def test_every_fetch_is_audited_and_shown_to_the_person(client, session):
     log_in(client, "alva")
     page = client.get(f"/people/{person.id}/audit").get_data(as_text=True)
     assert page.count("Din kalender hämtades genom en prenumeration (kalenderflöde)") == 3
+
+
+def test_the_feeds_last_fetch_is_kept_to_the_minute_with_every_fetch_audited(client, session):
+    person = _recent_calendar(session, now_utc())
+    made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=now_utc())
+    url = feeds.feed_path(made.token)
+    session.commit()
+
+    def last_fetched() -> datetime | None:
+        value = session.scalars(select(Feed.last_fetched_utc).where(Feed.id == made.id)).one()
+        session.commit()
+        return value
+
+    def fetches() -> int:
+        count = session.scalar(
+            select(func.count()).where(AuditEvent.action == "feed.fetch").select_from(AuditEvent)
+        )
+        session.commit()
+        return count or 0
+
+    before = now_utc()
+    assert client.get(url).status_code == 200
+    first = last_fetched()
+    assert first is not None and first >= before and fetches() == 1
+    # Within the minute: audited, the "last fetched" the person sees is not written again.
+    assert client.get(url).status_code == 200
+    assert last_fetched() == first and fetches() == 2
+    # A minute on (the feed's row set back instead of waiting): written with the audit row.
+    long_ago = first - timedelta(minutes=5)
+    session.execute(update(Feed).where(Feed.id == made.id).values(last_fetched_utc=long_ago))
+    session.commit()
+    assert client.get(url).status_code == 200
+    third = last_fetched()
+    assert third is not None and third > first and fetches() == 3
+    # Only this feed's row is written: the person's other feed keeps its own (none yet).
+    other = feeds.create_feed(session, OPERATOR, person.id, level="busy", now=now_utc())
+    session.execute(update(Feed).where(Feed.id == made.id).values(last_fetched_utc=long_ago))
+    session.commit()
+    assert client.get(url).status_code == 200
+    assert last_fetched() > long_ago
+    assert session.scalars(select(Feed.last_fetched_utc).where(Feed.id == other.id)).one() is None
+    assert session.scalars(select(Feed.person_id).where(Feed.id == made.id)).one() == person.id
 
 
 class TestMisses:

@@ -14,7 +14,8 @@ import hashlib
 import logging
 import secrets
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -24,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import String
 
-from calendar_app.db import now_utc
+from calendar_app.db import now_utc, session_scope
 from calendar_app.domain import feed as feed_format
 from calendar_app.domain.errors import DomainError
 from calendar_app.models import (
@@ -325,10 +326,50 @@ _FIND_FEED = (
 )
 
 
+_AUDIT_COLUMNS = (
+    "at_utc",
+    "person_id",
+    "actor_label",
+    "actor_role",
+    "actor_unit",
+    "action",
+    "detail",
+    "remote_addr",
+)
 _AUDIT_FETCH = insert(AuditEvent)
 _FETCHED = (
     update(Feed).where(Feed.id == bindparam("feed_id")).values(last_fetched_utc=bindparam("at"))
 )
+# PostgreSQL: the audit row and the "last fetched" in one statement, so that in autocommit
+# (see fetching) they are still one transaction. SQLite has no writes in WITH.
+# The INSERT's parameters are renamed: compiled from the parameters' keys, the UPDATE in
+# WITH would also set any feed column a key names (person_id).
+_AUDIT_FETCH_AND_MARK = (
+    insert(AuditEvent)
+    .values({column: bindparam(f"audit_{column}") for column in _AUDIT_COLUMNS})
+    .add_cte(
+        update(Feed)
+        .where(Feed.id == bindparam("feed_id"))
+        .values(last_fetched_utc=bindparam("at"))
+        .cte("fetched")
+    )
+)
+
+
+@contextmanager
+def fetching(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """The session one feed fetch reads and audits in.
+
+    On PostgreSQL its statements commit one by one (autocommit): a fetch reads the feed in
+    one statement and writes its audit row in one, so an explicit BEGIN and COMMIT would be
+    two more round trips to the server for every poll of every phone. The audit row is
+    still committed, durably, before the answer is sent. SQLite has no round trips to save
+    and keeps its transaction (which holds the write lock from its start, see db.py).
+    """
+    with session_scope(factory) as session:
+        if session.get_bind().dialect.name == "postgresql":
+            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        yield session
 
 
 def find_feed(session: Session, token: str, *, now: datetime) -> LiveFeed | None:
@@ -376,12 +417,23 @@ class Rendered:
     last_modified: datetime
 
 
-def current_render(session: Session, feed: LiveFeed, *, now: datetime) -> Rendered | None:
+def current_render(
+    session: Session, factory: sessionmaker[Session], feed: LiveFeed, *, now: datetime
+) -> Rendered | None:
     """None if the stored render is current (``feed`` carries its bytes), else a new
-    render, stored for the next fetch."""
+    render, stored for the next fetch.
+
+    ``session`` is the fetch's own (see :func:`fetching`): its read is ended here, and the
+    render is made and stored in a transaction of its own, which ``fetching``'s autocommit
+    could not give. A render is a cache: if the audit that follows fails, it is still good.
+    """
     if feed.stored_key == feed.render_key and feed.etag and feed.last_modified:
         return None
-    return _render_and_store(session, feed.id, now=now)
+    session.commit()  # on SQLite, the fetch's write lock is given up for the render's
+    with session_scope(factory) as rendering:
+        rendered = _render_and_store(rendering, feed.id, now=now)
+        rendering.commit()
+    return rendered
 
 
 def record_fetch(
@@ -399,20 +451,23 @@ def record_fetch(
     label, with the role ``feed`` (``helper-feed`` for a helper's).
     """
     connection = session.connection()
-    connection.execute(
-        _AUDIT_FETCH,
-        {
-            "at_utc": now,
-            "person_id": feed.person_id,
-            "actor_label": feed.label[:200],
-            "actor_role": "helper-feed" if feed.for_helper else "feed",
-            "actor_unit": "",
-            "action": "feed.fetch",
-            "detail": f"feed {feed.id}, {feed.level.value}, {method} {status}",
-            "remote_addr": remote_addr[:64],
-        },
-    )
-    if feed.last_fetched_utc is None or now - feed.last_fetched_utc >= _FETCH_RESOLUTION:
+    audit_row = {
+        "at_utc": now,
+        "person_id": feed.person_id,
+        "actor_label": feed.label[:200],
+        "actor_role": "helper-feed" if feed.for_helper else "feed",
+        "actor_unit": "",
+        "action": "feed.fetch",
+        "detail": f"feed {feed.id}, {feed.level.value}, {method} {status}",
+        "remote_addr": remote_addr[:64],
+    }
+    if feed.last_fetched_utc is not None and now - feed.last_fetched_utc < _FETCH_RESOLUTION:
+        connection.execute(_AUDIT_FETCH, audit_row)
+    elif connection.dialect.name == "postgresql":
+        renamed = {f"audit_{column}": value for column, value in audit_row.items()}
+        connection.execute(_AUDIT_FETCH_AND_MARK, {**renamed, "feed_id": feed.id, "at": now})
+    else:
+        connection.execute(_AUDIT_FETCH, audit_row)
         connection.execute(_FETCHED, {"feed_id": feed.id, "at": now})
     session.commit()
 

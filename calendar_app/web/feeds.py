@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from werkzeug.http import is_resource_modified
 from werkzeug.wrappers import Request
 
-from calendar_app.db import now_utc, session_scope
+from calendar_app.db import now_utc
 from calendar_app.domain.errors import DomainError
 from calendar_app.models import Booking, Person, Role
 from calendar_app.services import feed_render, feeds
@@ -74,7 +74,7 @@ class FeedFetches:
             return self.downstream(environ, start_response)
         request = Request(environ)
         try:
-            with session_scope(self.app.extensions["session_factory"]) as session:
+            with feeds.fetching(self.app.extensions["session_factory"]) as session:
                 response = self.answer(session, request, match.group(1))
         except Exception:
             # The message names no path: the token is in it.
@@ -91,7 +91,8 @@ class FeedFetches:
         if feed is None:
             session.rollback()
             return self.miss(request)
-        rendered = feeds.current_render(session, feed, now=now)
+        factory = self.app.extensions["session_factory"]
+        rendered = feeds.current_render(session, factory, feed, now=now)
         etag = rendered.etag if rendered else feed.etag
         modified = rendered.last_modified if rendered else feed.last_modified
         assert etag is not None and modified is not None
