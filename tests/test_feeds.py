@@ -729,7 +729,63 @@ def test_every_fetch_is_audited_and_shown_to_the_person(client, session):
     session.commit()
     log_in(client, "alva")
     page = client.get(f"/people/{person.id}/audit").get_data(as_text=True)
-    assert page.count("Din kalender hämtades genom en prenumeration (kalenderflöde)") == 3
+    # One line for the feed's day, not one per poll (a phone polls about a hundred times).
+    assert page.count("Din kalender hämtades genom en prenumeration (kalenderflöde)") == 1
+    assert "Din kalender hämtades genom en prenumeration (kalenderflöde): 3 gånger, " in page
+    assert "från 2 adresser" in page  # 198.51.100.7 and the test client's own
+
+
+def _fetch_row(at: datetime, feed_id: int, label: str, remote: str, role: str = "feed"):
+    return AuditEvent(
+        at_utc=at,
+        person_id=1,
+        actor_label=label,
+        actor_role=role,
+        actor_unit="",
+        action="feed.fetch",
+        detail=f"feed {feed_id}, full, GET 200",
+        remote_addr=remote,
+    )
+
+
+def test_the_persons_log_takes_a_feeds_fetches_together_per_feed_and_local_day():
+    from calendar_app.services.audit import log_lines
+
+    def at(text: str) -> datetime:  # Stockholm local time, winter (UTC+1)
+        return datetime.fromisoformat(text).replace(tzinfo=ZoneInfo("Europe/Stockholm"))
+
+    read = AuditEvent(
+        at_utc=at("2026-11-20T10:30"),
+        person_id=1,
+        actor_label="Karin Lind",
+        actor_role="caregiver",
+        actor_unit="Psykiatrimottagningen",
+        action="calendar.read",
+        detail="",
+        remote_addr="10.0.0.1",
+    )
+    rows = [  # newest first, as read_audit_log gives them
+        _fetch_row(at("2026-11-21T00:10"), 7, "Telefon", "198.51.100.1"),
+        _fetch_row(at("2026-11-20T23:55"), 7, "Telefon", "198.51.100.1"),
+        _fetch_row(at("2026-11-20T12:00"), 8, "Telefon", "198.51.100.2"),  # another feed
+        _fetch_row(at("2026-11-20T11:00"), 7, "Telefon", "198.51.100.3"),
+        read,
+        _fetch_row(at("2026-11-20T00:05"), 7, "Telefon", "198.51.100.1"),
+        _fetch_row(at("2026-11-20T00:01"), 7, "Eva", "198.51.100.9", role="helper-feed"),
+    ]
+
+    lines = log_lines(rows, "Europe/Stockholm")
+
+    summary = [(line.actor_label, line.action, line.count, line.addresses) for line in lines]
+    assert summary == [
+        ("Telefon", "feed.fetch", 1, 1),  # the 21st: a day of its own (local midnight)
+        ("Telefon", "feed.fetch", 3, 2),  # feed 7 on the 20th: three fetches, two addresses
+        ("Telefon", "feed.fetch", 1, 1),  # feed 8, same label, a line of its own
+        ("Karin Lind", "calendar.read", 1, 1),  # a caregiver's read is never merged
+        ("Eva", "feed.fetch", 1, 1),
+    ]
+    assert (lines[1].first, lines[1].at) == (at("2026-11-20T00:05"), at("2026-11-20T23:55"))
+    assert lines[3].actor_unit == "Psykiatrimottagningen"
 
 
 def test_the_feeds_last_fetch_is_kept_to_the_minute_with_every_fetch_audited(client, session):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -55,6 +57,73 @@ def read_audit_log(
     rows = _rows(session, person, first_day, end_day, newest_first=True)
     session.commit()
     return rows
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line of "Vem har sett min kalender?": one audit row, or a feed's fetches on one
+    day taken together (``count`` of them, from ``first`` to ``at``)."""
+
+    at: datetime  # the newest row's instant
+    actor_label: str
+    actor_role: str
+    actor_unit: str
+    action: str
+    count: int = 1
+    first: datetime | None = None  # the oldest fetch of the day, for a feed's line
+    addresses: int = 1
+
+
+FEED_FETCH = "feed.fetch"
+
+
+def _feed_of(row: AuditEvent) -> str:
+    # services.feeds.record_fetch writes "feed {id}, {level}, {method} {status}".
+    return row.detail.split(",", 1)[0]
+
+
+def log_lines(rows: Sequence[AuditEvent], timezone: str) -> list[LogLine]:
+    """The rows of :func:`read_audit_log` (newest first) as the person reads them.
+
+    A phone polls a feed every quarter of an hour or so: about a hundred rows a day that
+    would bury every caregiver's read. A feed's fetches on one local day are one line with
+    their count, first and last time and how many addresses fetched; every other row is a
+    line of its own. The rows themselves stay as they are (the API and the export).
+    """
+    zone = ZoneInfo(timezone)
+    lines: list[LogLine] = []
+    days: dict[tuple[date, str, str, str], int] = {}  # a feed's day -> its line's index
+    seen: dict[int, set[str]] = {}  # a feed line's index -> the addresses that fetched
+    for row in rows:
+        if row.action != FEED_FETCH:
+            lines.append(
+                LogLine(row.at_utc, row.actor_label, row.actor_role, row.actor_unit, row.action)
+            )
+            continue
+        key = (row.at_utc.astimezone(zone).date(), row.actor_role, row.actor_label, _feed_of(row))
+        index = days.get(key)
+        if index is None:
+            days[key] = len(lines)
+            seen[len(lines)] = {row.remote_addr}
+            lines.append(
+                LogLine(
+                    row.at_utc,
+                    row.actor_label,
+                    row.actor_role,
+                    row.actor_unit,
+                    row.action,
+                    first=row.at_utc,
+                )
+            )
+            continue
+        seen[index].add(row.remote_addr)
+        lines[index] = replace(
+            lines[index],
+            count=lines[index].count + 1,
+            first=row.at_utc,  # older: the rows come newest first
+            addresses=len(seen[index]),
+        )
+    return lines
 
 
 EXPORT_COLUMNS = ("at_utc", "actor", "role", "unit", "action", "detail", "from_address")

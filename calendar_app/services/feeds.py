@@ -38,6 +38,7 @@ from calendar_app.models import (
     ViewLevel,
 )
 from calendar_app.services.access import AccessDenied, Actor, active_grant, audit, authorize
+from calendar_app.services.audit import FEED_FETCH
 from calendar_app.services.feed_render import DEFAULT_LABEL, grant_level, render, render_key
 from calendar_app.services.locking import CHANGED_PEOPLE
 
@@ -457,7 +458,7 @@ def record_fetch(
         "actor_label": feed.label[:200],
         "actor_role": "helper-feed" if feed.for_helper else "feed",
         "actor_unit": "",
-        "action": "feed.fetch",
+        "action": FEED_FETCH,
         "detail": f"feed {feed.id}, {feed.level.value}, {method} {status}",
         "remote_addr": remote_addr[:64],
     }

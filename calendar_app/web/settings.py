@@ -28,7 +28,7 @@ from calendar_app.models import Person, Role
 from calendar_app.services import feeds, preferences
 from calendar_app.services import settings as settings_service
 from calendar_app.services.access import AccessDenied
-from calendar_app.services.audit import export_audit_csv, read_audit_log
+from calendar_app.services.audit import export_audit_csv, log_lines, read_audit_log
 from calendar_app.services.directory import find_person
 from calendar_app.web import db
 from calendar_app.web.auth import current_actor, login_required, require_role
@@ -204,7 +204,8 @@ def audit(person_id: int) -> ResponseReturnValue:
         )
     except AccessDenied:
         abort(403)
-    return render_template("person/audit.html", rows=rows, person=person)
+    lines = log_lines(rows, person.timezone)
+    return render_template("person/audit.html", lines=lines, person=person)
 
 
 @bp.route("/invitation", methods=["GET", "POST"])
