@@ -39,25 +39,30 @@ def test_the_day_shows_each_visit_with_mode_interpreter_transport_and_whom_to_me
     log_in(client, "person")
 
     page = client.get(f"/people/{world.person_id}/today?day=2026-12-02").get_data(as_text=True)
-
     assert "onsdag 2 december" in page
-    for text in (
-        "Samtal",
-        "Bedömningssamtal",
-        "Videobesök",
-        "Tolk: arabiska",
-        "Boka resa",
-        "Du träffar Sara Nilsson",
-        "Sigfridsvägen 9",
-        "Vuxenpsykiatrin Växjö",
-    ):
-        assert text in page, text  # fmt: skip
     assert 'aria-current="page">Dag<' in page
+    # Every view shows each visit with the same details: the day, the week, the month
+    # (shorter, in a day's square) and the agenda.
+    for view in ("today?day=2026-12-02", "week?start=2026-11-30", "month?start=2026-12-01",
+                 "agenda?from=2026-12-01"):  # fmt: skip
+        page = client.get(f"/people/{world.person_id}/{view}").get_data(as_text=True)
+        for text in (
+            "Samtal",
+            "Bedömningssamtal",
+            "Videobesök",
+            "Tolk: arabiska",
+            "Boka resa",
+            "Du träffar Sara Nilsson",
+            "Sigfridsvägen 9",
+            "Vuxenpsykiatrin Växjö",
+        ):
+            assert text in page, (view, text)
 
     log_in(client, "helper_busy")
-    busy = client.get(f"/people/{world.person_id}/today?day=2026-12-02").get_data(as_text=True)
-    for text in ("Bedömningssamtal", "Tolk", "Boka resa", "Sara Nilsson", "Sigfridsvägen"):
-        assert text not in busy, text
+    for view in ("today?day=2026-12-02", "month?start=2026-12-01"):
+        busy = client.get(f"/people/{world.person_id}/{view}").get_data(as_text=True)
+        for text in ("Bedömningssamtal", "Tolk", "Boka resa", "Sara Nilsson", "Sigfridsvägen"):
+            assert text not in busy, (view, text)
     assert busy.count("Upptagen") >= 3
 
 
