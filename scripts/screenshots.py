@@ -37,9 +37,19 @@ PAGES = [
     ("07-reminders", "alva", "/people/{p}/reminders"),
     ("08-subscribe", "alva", "/people/{p}/feeds"),
     ("09-settings", "alva", "/people/{p}/settings"),
+    ("13-agenda", "alva", "/people/{p}/agenda"),
+    ("14-fewer-days", "alva", "/people/{p}/review"),
+    ("15-what-suits-me", "alva", "/people/{p}/preferences"),
+    ("16-sources", "alva", "/people/{p}/sources"),
+    ("17-who-has-seen", "alva", "/people/{p}/audit"),
+    ("18-account", "alva", "/account"),
     ("10-caregiver-week", "karin", "/people/{p}/week"),
     ("11-caregiver-book", "karin", "/people/{p}/book"),
     ("12-unit-day", "karin", "/unit/day"),
+    ("19-caregiver-start", "karin", "/"),
+    ("20-helper-week", "maria", "/people/{p}/week"),
+    ("21-admin", "admin", "/"),
+    ("22-admin-health", "admin", "/admin/health"),
 ]
 
 

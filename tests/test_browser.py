@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -82,6 +84,24 @@ def _demo_ids(session) -> tuple[int, date]:
     return person_id, clash.start_utc.astimezone(ZoneInfo("Europe/Stockholm")).date()
 
 
+def _pdf_pages(data: bytes) -> int:
+    """How many pages a PDF has: its page objects, and the page tree's count must agree."""
+    pages = len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", data))
+    counts = {int(n) for n in re.findall(rb"/Type\s*/Pages\b[^>]*?/Count\s+(\d+)", data)}
+    counts |= {int(n) for n in re.findall(rb"/Count\s+(\d+)[^>]*?/Type\s*/Pages\b", data)}
+    assert counts == {pages} or not counts, (pages, counts)
+    return pages
+
+
+def _pdf_text(data: bytes) -> str:
+    """The strings the app's own PDF draws (fpdf2 writes it uncompressed, in Windows-1252,
+    one ``(…) Tj`` per line): enough to read it without a PDF library."""
+    assert b"/FlateDecode" not in data, "the overview PDF is compressed now: read it otherwise"
+    drawn = re.findall(rb"\(((?:[^\\()]|\\.)*)\)\s*Tj", data)
+    unescaped = [re.sub(rb"\\(.)", rb"\1", s) for s in drawn]
+    return "\n".join(s.decode("cp1252") for s in unescaped)
+
+
 def test_the_caregiver_is_warned_of_a_clash_and_books_a_suggested_time(live_server, page, session):
     person_id, clash_day = _demo_ids(session)
     _log_in_as(page, live_server, "karin")
@@ -128,12 +148,21 @@ def test_the_person_prints_her_overview_on_one_calm_page(live_server, page, sess
 
     assert not page.locator("header.site").is_visible()
     assert page.get_by_text("Sara Nilsson, sjuksköterska").is_visible()
+    contacts = page.locator("section[aria-labelledby=contacts-h]")
+    phones = [t.strip() for t in contacts.locator("a[href^='tel:']").all_inner_texts()]
+    assert len(phones) == 4 and all(phones)  # the demo's four units, each with a phone
     pdf = page.pdf(format="A4")
     assert pdf.startswith(b"%PDF")
+    assert _pdf_pages(pdf) == 1, "the printed overview does not fit on one A4 paper"
     with page.expect_download() as download:
         page.emulate_media(media="screen")
         page.get_by_role("link", name="Ladda ner som PDF").click()
     assert download.value.suggested_filename == "min-oversikt.pdf"
+    own = Path(download.value.path()).read_bytes()
+    assert own.startswith(b"%PDF") and _pdf_pages(own) == 1
+    text = _pdf_text(own)
+    for phone in phones:
+        assert phone in text, f"{phone} is missing from the PDF"
 
 
 def test_the_person_changes_what_a_unit_may_see(live_server, page, session):

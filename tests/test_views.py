@@ -128,6 +128,42 @@ def test_my_overview_lists_the_coming_visits_and_whom_to_contact_on_one_page(cli
         assert text.encode("cp1252") in pdf.data, text
 
 
+def test_the_overview_and_its_pdf_say_how_each_visit_happens(client, session, now):
+    from datetime import timedelta
+
+    from calendar_app.db import now_utc
+
+    world = build_world(session, now)
+    alva = session.get(Person, world.person_id)
+    session.commit()
+    start = (now_utc() + timedelta(days=3)).replace(hour=9, minute=0, second=0, microsecond=0)
+    do_import(
+        session,
+        alva,
+        vcalendar(
+            event(
+                "tolk",
+                f":{start:%Y%m%dT%H%M%SZ}",
+                f":{start + timedelta(hours=1):%Y%m%dT%H%M%SZ}",
+                "Bedömningssamtal",
+                X_PK_MODE="video",
+                X_PK_INTERPRETER="arabiska",
+                X_PK_TRANSPORT="TRUE",
+            )
+        ),
+        now_utc(),
+        source="second",
+    )
+    log_in(client, "person")
+
+    page = client.get(f"/people/{world.person_id}/overview").get_data(as_text=True)
+    pdf = client.get(f"/people/{world.person_id}/overview.pdf").data
+
+    for text in ("Bedömningssamtal", "Videobesök", "Tolk: arabiska", "Boka resa"):
+        assert text in page, text
+        assert text.encode("cp1252") in pdf, text
+
+
 def test_a_caregiver_sees_only_the_units_named_to_them_in_the_overview(client, session, now):
     world = build_world(session, now)
     log_in(client, "caregiver")

@@ -14,6 +14,7 @@ from calendar_app.demo import LOGINS, load_demo
 from calendar_app.models import Booking, Person, User
 from calendar_app.services.accounts import end_all_sessions
 from tests.conftest import ICS
+from tests.helpers import do_import, event, vcalendar
 
 SE = ZoneInfo("Europe/Stockholm")
 
@@ -85,6 +86,84 @@ def test_english_is_available(client, demo):
     assert '<html lang="en">' in page and "Overlaps another visit" in page
 
 
+# Written out here, not taken from Babel, so that the test does not share the formatter's
+# source of names.
+WEEKDAYS = {
+    "en": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
+    "sv": ["måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag"],
+}
+MONTHS = {
+    "en": ["January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December"],
+    "sv": ["januari", "februari", "mars", "april", "maj", "juni", "juli", "augusti",
+           "september", "oktober", "november", "december"],
+}  # fmt: skip
+
+
+def _when(page: str) -> str:
+    """The text of the booking page's "När"/"When" line."""
+    found = re.search(r"<dt>(?:När|When)</dt>\s*<dd>(.*?)</dd>", page, re.S)
+    assert found, page
+    return found.group(1)
+
+
+def test_dates_and_times_read_the_english_way_in_english_and_the_swedish_way_in_swedish(
+    client, demo, session
+):
+    login(client, "alva")
+    booking = session.scalars(select(Booking).where(Booking.uid.like("psyk-1%"))).one()
+    start = booking.start_utc.astimezone(ZoneInfo(demo.timezone))
+    end = booking.end_utc.astimezone(ZoneInfo(demo.timezone))
+    session.commit()
+    day = start.weekday()
+    path = f"/people/{demo.id}/bookings/{booking.id}"
+
+    swedish = _when(client.get(path).get_data(as_text=True))
+    sv_date = f"{WEEKDAYS['sv'][day]} {start.day} {MONTHS['sv'][start.month - 1]}"
+    assert swedish == f"{sv_date} kl. {start:%H.%M}–{end:%H.%M}"
+
+    client.post("/language", data={"lang": "en", "next": "/"})
+    english = _when(client.get(path).get_data(as_text=True))
+    en_date = f"{WEEKDAYS['en'][day]} {start.day} {MONTHS['en'][start.month - 1]}"
+    assert english == f"{en_date} {start:%H:%M}–{end:%H:%M}"
+    assert "kl." not in english
+
+
+def test_the_booking_page_shows_the_no_show_fee_and_cancellation_terms_the_source_sends(
+    client, demo, session
+):
+    at = now_utc().replace(microsecond=0) + timedelta(days=9)
+    end = at + timedelta(minutes=45)
+    times = (f":{at:%Y%m%dT%H%M%SZ}", f":{end:%Y%m%dT%H%M%SZ}")
+    data = vcalendar(
+        event(
+            "terms-1",
+            *times,
+            "Tandläkarbesök",
+            X_PK_CANCELLATION="Avboka senast 48 timmar före på 0470-123 45",
+            X_PK_NO_SHOW_FEE="Uteblivet besök: 650 kr",
+        ),
+        event("terms-2", *times, "Fotvård"),
+    )
+    do_import(session, demo, data, now_utc(), provider="Folktandvården Växjö", source="terms")
+    with_terms = session.scalars(select(Booking).where(Booking.uid == "terms-1")).one()
+    without = session.scalars(select(Booking).where(Booking.uid == "terms-2")).one()
+    assert with_terms.no_show_fee and with_terms.cancellation_terms and not without.no_show_fee
+    with_terms.cancel_allowed = True  # as a booking system (RIVTA) says when it allows it
+    session.commit()
+    login(client, "alva")
+
+    page = client.get(f"/people/{demo.id}/bookings/{with_terms.id}").get_data(as_text=True)
+    assert "<dt>Avgift om du uteblir</dt><dd>Uteblivet besök: 650 kr</dd>" in page
+    assert "<dt>Avbokning</dt><dd>Avboka senast 48 timmar före på 0470-123 45</dd>" in page
+    assert "Du kan själv avboka i enhetens e-tjänst (till exempel 1177)." in page
+
+    plain = client.get(f"/people/{demo.id}/bookings/{without.id}").get_data(as_text=True)
+    assert "Fotvård" in plain
+    assert "Avgift om du uteblir" not in plain and "650 kr" not in plain
+    assert "<dt>Avbokning</dt>" not in plain and "e-tjänst" not in plain
+
+
 def test_the_booking_page_says_whom_to_contact_for_a_synced_booking(client, demo, session):
     login(client, "alva")
     booking = session.scalars(select(Booking).where(Booking.uid.like("psyk-1%"))).one()
@@ -93,6 +172,7 @@ def test_the_booking_page_says_whom_to_contact_for_a_synced_booking(client, demo
     assert "Vuxenpsykiatrin Växjö" in page and "0470-58 60 00" in page
     assert "Kontakta Vuxenpsykiatrin Växjö för att ändra den." in page
     assert "Avboka senast 24 timmar före" in page and "Sara Nilsson" in page
+    assert "Fråga efter: Sara Nilsson, sjuksköterska" in page  # the unit's contact person
 
 
 def test_a_caregiver_sees_another_units_booking_as_busy_only(client, demo, session):

@@ -110,11 +110,21 @@ def overview_pdf(overview: Overview) -> bytes:
                 if occ.all_day
                 else f"{time_only(occ.start, zone)}-{time_only(occ.end, zone)}"
             )
+            # What the page says of each visit (templates/person/overview.html).
             parts = [occ.title or _("(no title)")]
             if occ.provider:
                 parts.append(occ.provider)
             if occ.location:
                 parts.append(occ.location)
+            if occ.mode == "phone":
+                parts.append(_("Phone visit"))
+            elif occ.mode == "video":
+                parts.append(_("Video visit"))
+            if occ.interpreter:
+                language = f": {occ.interpreter_language}" if occ.interpreter_language else ""
+                parts.append(_("Interpreter") + language)
+            if occ.transport_needed:
+                parts.append(_("Book transport"))
             if occ.status == "cancelled":
                 parts.insert(0, _("Cancelled").upper())
             doc.multi_cell(
