@@ -195,3 +195,32 @@ def test_with_the_keyboard_alone_a_caregiver_books_and_the_person_changes_a_sett
     with page.expect_navigation():
         page.keyboard.press("Enter")
     assert "2 dagar före kl. 18.00" in page.locator("#rules-h + ul").inner_text()
+
+
+def test_easy_to_read_mode_has_larger_text_and_fewer_details_on_every_page_it_keeps(
+    live_server, page, session
+):
+    ids = _ids(session)
+    page.set_viewport_size({"width": 360, "height": 800})
+    _log_in(page, live_server, "alva")
+    visit = f"{live_server}/people/{ids['p']}/bookings/{ids['b']}"
+
+    def text_size() -> float:
+        return float(page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)"))
+
+    page.goto(visit)
+    plain_size = text_size()
+    source = page.locator("dt", has_text="Källa")
+    assert source.is_visible()  # where the booking came from: a detail for the curious
+
+    _easy_to_read(page)
+    page.goto(visit)
+    assert text_size() >= 1.2 * plain_size
+    assert source.count() == 1 and not source.is_visible()
+    assert page.locator("dt", has_text="Var").is_visible()  # what matters stays
+    # Kept for the whole visit: the month leaves out place and whom to meet.
+    page.goto(f"{live_server}/people/{ids['p']}/month")
+    assert text_size() >= 1.2 * plain_size
+    hidden = page.locator(".mdetail .secondary")
+    assert hidden.count() > 0
+    assert all(not hidden.nth(i).is_visible() for i in range(hidden.count()))
