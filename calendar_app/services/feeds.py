@@ -427,6 +427,7 @@ def current_render(
     ``session`` is the fetch's own (see :func:`fetching`): its read is ended here, and the
     render is made and stored in a transaction of its own, which ``fetching``'s autocommit
     could not give. A render is a cache: if the audit that follows fails, it is still good.
+    (The audit then runs on a connection checked out anew, in an ordinary transaction.)
     """
     if feed.stored_key == feed.render_key and feed.etag and feed.last_modified:
         return None
