@@ -4,6 +4,7 @@ see of it (unit, place, time, mode, interpreter, transport, whom they meet)."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -12,20 +13,18 @@ from tests.helpers import add_person, do_import, event, vcalendar
 from tests.world import build_world, log_in
 
 
-def test_the_day_shows_each_visit_with_mode_interpreter_transport_and_whom_to_meet(
-    client, session, now
-):
-    world = build_world(session, now)
-    alva = session.get(Person, world.person_id)
+def _add_video_visit_with_interpreter(session, person_id: int, start: datetime, now: datetime):
+    """An hour's video visit with an Arabic interpreter and transport, with Sara Nilsson."""
+    person = session.get(Person, person_id)
     session.commit()
     do_import(
         session,
-        alva,
+        person,
         vcalendar(
             event(
                 "tolk",
-                ":20261202T130000Z",
-                ":20261202T140000Z",
+                f":{start:%Y%m%dT%H%M%SZ}",
+                f":{start + timedelta(hours=1):%Y%m%dT%H%M%SZ}",
                 "Bedömningssamtal",
                 X_PK_MODE="video",
                 X_PK_INTERPRETER="arabiska",
@@ -36,6 +35,14 @@ def test_the_day_shows_each_visit_with_mode_interpreter_transport_and_whom_to_me
         now,
         source="second",
     )
+
+
+def test_the_day_shows_each_visit_with_mode_interpreter_transport_and_whom_to_meet(
+    client, session, now
+):
+    world = build_world(session, now)
+    visit = datetime(2026, 12, 2, 13, tzinfo=UTC)
+    _add_video_visit_with_interpreter(session, world.person_id, visit, now)
     log_in(client, "person")
 
     page = client.get(f"/people/{world.person_id}/today?day=2026-12-02").get_data(as_text=True)
@@ -129,31 +136,11 @@ def test_my_overview_lists_the_coming_visits_and_whom_to_contact_on_one_page(cli
 
 
 def test_the_overview_and_its_pdf_say_how_each_visit_happens(client, session, now):
-    from datetime import timedelta
-
     from calendar_app.db import now_utc
 
     world = build_world(session, now)
-    alva = session.get(Person, world.person_id)
-    session.commit()
     start = (now_utc() + timedelta(days=3)).replace(hour=9, minute=0, second=0, microsecond=0)
-    do_import(
-        session,
-        alva,
-        vcalendar(
-            event(
-                "tolk",
-                f":{start:%Y%m%dT%H%M%SZ}",
-                f":{start + timedelta(hours=1):%Y%m%dT%H%M%SZ}",
-                "Bedömningssamtal",
-                X_PK_MODE="video",
-                X_PK_INTERPRETER="arabiska",
-                X_PK_TRANSPORT="TRUE",
-            )
-        ),
-        now_utc(),
-        source="second",
-    )
+    _add_video_visit_with_interpreter(session, world.person_id, start, now_utc())
     log_in(client, "person")
 
     page = client.get(f"/people/{world.person_id}/overview").get_data(as_text=True)
