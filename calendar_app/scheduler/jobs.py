@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
-from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 from sqlalchemy import select
 
@@ -119,21 +118,23 @@ def run_foreground(app: Flask, clock: Callable[[], datetime] = now_utc) -> None:
     """
     from calendar_app.services import sync
 
-    scheduler = build(app, BlockingScheduler(timezone="UTC"), clock)
-
-    def _stop(signum: int, _frame: object) -> None:
-        if stopping(app).is_set():
-            return  # a second signal while stopping (Ctrl-C twice, systemd then a user)
-        log.info("scheduler stopping (%s)", signal.Signals(signum).name)
-        stopping(app).set()
-        # Called in the main thread between the scheduler's waits; the jobs run in the
-        # executor's threads, which this waits for.
-        scheduler.shutdown(wait=True)
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    log.info("scheduler started")
+    # The signals are taken here with sigwait, not by a handler. A Python handler runs in
+    # this thread between any two bytecodes, and stopping from there deadlocked once in CI:
+    # it can interrupt the scheduler while it holds a lock (the wake-up Event's own, for
+    # one) that the shutdown then waits for. Blocked before the scheduler's threads start,
+    # so they inherit the mask and the signal is left for this thread alone.
+    signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    scheduler = build(app, BackgroundScheduler(timezone="UTC"), clock)
     scheduler.start()
+    log.info("scheduler started")
+    received = signal.sigwait(signals)
+    log.info("scheduler stopping (%s)", signal.Signals(received).name)
+    stopping(app).set()
+    # Finishes the item in hand and waits for the running jobs. A second signal while
+    # stopping (systemd, then someone's Ctrl-C) stays blocked and pending, so it is ignored;
+    # the mask is never lifted, as the process ends when this returns.
+    scheduler.shutdown(wait=True)
     worker = app.extensions.get("sync_worker")
     released = sync.release_claims(app.extensions["session_factory"], worker) if worker else 0
     app.extensions["engine"].dispose()
