@@ -13,7 +13,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from calendar_app import config
-from calendar_app.db import make_engine, make_session_factory
+from calendar_app.db import make_engine, make_fetch_engine, make_session_factory
 from calendar_app.sms import ConsoleSender, SmsSender
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -92,6 +92,9 @@ def create_app(
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["engine"] = engine
     app.extensions["session_factory"] = make_session_factory(engine)
+    app.extensions["fetch_engine"] = make_fetch_engine(
+        app.config["DATABASE_URL"], app.config["FETCH_CONNECTIONS"]
+    )
     from calendar_app.services.feeds import keep_feeds_current
 
     app.extensions["feed_renderer"] = keep_feeds_current(app.extensions["session_factory"])

@@ -90,6 +90,10 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "RATELIMIT_API": "300 per minute",
         # Fetches of unknown or revoked feed URLs from one address.
         "RATELIMIT_FEED_MISSES": "30 per hour",
+        # PostgreSQL: the connections each process keeps for feed fetches, beside its main
+        # pool (db.make_fetch_engine): as many as it has threads serving requests
+        # (CALENDAR_APP_WEB_THREADS, 4 by default).
+        "FETCH_CONNECTIONS": 4,
         "MAX_API_BODY_BYTES": 64 * 1024,
         # OpenID Connect through the county's identity broker (BankID, Freja, SITHS);
         # off while OIDC_ISSUER is empty.
@@ -209,6 +213,7 @@ def validate(config: dict[str, Any]) -> None:
         "SYNC_TIMEOUT_SECONDS",
         "SYNC_POLL_MINUTES",
         "SYNC_FAILING_AFTER",
+        "FETCH_CONNECTIONS",
     ):
         if not isinstance(config[key], int) or isinstance(config[key], bool) or config[key] <= 0:
             raise ConfigError(f"CALENDAR_APP_{key} must be a positive whole number")

@@ -38,17 +38,25 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given where an aware instant is required")
-        value = value.astimezone(UTC)
         if dialect.name == "sqlite":
-            return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-        return value
+            return sqlite_instant(value)
+        return value.astimezone(UTC)
 
     def process_result_value(self, value: Any, dialect: Any) -> datetime | None:
         if value is None:
             return None
         if isinstance(value, str):
-            return datetime.fromisoformat(value).replace(tzinfo=UTC)
+            return from_sqlite_instant(value)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def sqlite_instant(value: datetime) -> str:
+    """An aware instant as UTCDateTime stores it in SQLite (text that sorts as time does)."""
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def from_sqlite_instant(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def make_engine(url: URL) -> Engine:
@@ -78,6 +86,29 @@ def make_engine(url: URL) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+
+
+def make_fetch_engine(url: URL, connections: int) -> Engine | None:
+    """PostgreSQL only: a second, small pool for feed fetches (see
+    services.feeds.serve_current), in autocommit and without the ping before each use.
+
+    Phones poll feeds all day; on a host where a round trip to the server costs a few
+    hundred microseconds, the ping doubled the fetch's trips. Instead, a fetch that finds
+    its connection dead drops it and runs its one statement again. ``connections`` is
+    what one process keeps open (its threads); more are opened, and closed after use,
+    only under a burst.
+    """
+    if url.get_backend_name() != "postgresql":
+        return None
+    engine = create_engine(
+        url, pool_size=connections, max_overflow=connections, hide_parameters=True
+    )
+
+    @event.listens_for(engine, "connect")
+    def _autocommit(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.autocommit = True
+
+    return engine
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -143,6 +143,8 @@ def app(database_url, tmp_path: Path, app_config: dict[str, object]) -> Iterator
         if url.get_backend_name() == "postgresql":
             _empty_tables(application)
         application.extensions["engine"].dispose()
+        if application.extensions["fetch_engine"] is not None:
+            application.extensions["fetch_engine"].dispose()
 
 
 @pytest.fixture

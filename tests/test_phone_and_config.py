@@ -78,3 +78,9 @@ def test_sealed_source_secrets_survive_a_restart_of_the_embedded_default(tmp_pat
 def test_a_mass_cancel_share_outside_zero_to_one_stops_start_up(share):
     with pytest.raises(ConfigError, match="SYNC_MASS_CANCEL_SHARE"):
         create_app({"DATABASE_URL": "sqlite://", "SYNC_MASS_CANCEL_SHARE": share})
+
+
+@pytest.mark.parametrize("connections", [0, -2, "many", True])
+def test_a_feed_pool_without_connections_stops_start_up(connections):
+    with pytest.raises(ConfigError, match="FETCH_CONNECTIONS"):
+        create_app({"DATABASE_URL": "sqlite://", "FETCH_CONNECTIONS": connections})

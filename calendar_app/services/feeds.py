@@ -18,14 +18,16 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, delete, event, insert, select, type_coerce, update
+from psycopg import OperationalError
+from sqlalchemy import Engine, bindparam, delete, event, insert, select, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import String
 
-from calendar_app.db import now_utc, session_scope
+from calendar_app.db import from_sqlite_instant, now_utc, session_scope, sqlite_instant
 from calendar_app.domain import feed as feed_format
 from calendar_app.domain.errors import DomainError
 from calendar_app.models import (
@@ -39,7 +41,13 @@ from calendar_app.models import (
 )
 from calendar_app.services.access import AccessDenied, Actor, active_grant, audit, authorize
 from calendar_app.services.audit import FEED_FETCH
-from calendar_app.services.feed_render import DEFAULT_LABEL, grant_level, render, render_key
+from calendar_app.services.feed_render import (
+    DEFAULT_LABEL,
+    FORMAT,
+    grant_level,
+    render,
+    render_key,
+)
 from calendar_app.services.locking import CHANGED_PEOPLE
 
 log = logging.getLogger(__name__)
@@ -357,6 +365,263 @@ _AUDIT_FETCH_AND_MARK = (
 )
 
 
+@dataclass(frozen=True)
+class Conditions:
+    """A GET's validators, evaluated in the order RFC 9110 (13.2.2) gives: If-None-Match
+    decides when present, else If-Modified-Since. A feed has two representations (see
+    web/feeds.py), the plain one with the render's ETag and the gzip one with ``-gzip``
+    after it; a client holding either has the current render."""
+
+    tags: frozenset[str] | None = None  # If-None-Match's entity tags (compared weakly)
+    any_tag: bool = False  # If-None-Match: *
+    since: datetime | None = None  # If-Modified-Since
+
+    def fresh(self, etag: str, last_modified: datetime) -> bool:
+        """Whether the client's copy is current, so the answer is 304."""
+        if self.tags is not None:
+            return self.any_tag or etag in self.tags or f"{etag}-gzip" in self.tags
+        return self.since is not None and last_modified <= self.since
+
+
+@dataclass(frozen=True)
+class Served:
+    """A fetch's answer: 304, or 200 with the render's bytes (gzip-compressed, as stored)."""
+
+    status: int
+    etag: str
+    last_modified: datetime
+    body_gzip: bytes | None  # None for a 304
+
+
+# PostgreSQL: the usual fetch (a person's own feed whose stored render is current) in one
+# statement, and so one round trip to the server: it finds the feed, tells whether the
+# stored render is current, decides 200 or 304 as Conditions.fresh does, and writes the
+# audit row and the "last fetched" (once a minute) as record_fetch does. In autocommit
+# this is one transaction: the audit row is committed before the answer, or nothing is.
+# Everything else writes nothing here and returns current = false, or no row for no live
+# feed; the caller then takes the general path (find_feed, current_render, record_fetch).
+#
+# The render key is built here as feed_render.render_key builds it, for a person in the
+# service's own time zone, whose local date the caller passes: the date is worked out by
+# Python's zoneinfo, never by the server's time zone data. A key built differently here
+# would only send every fetch down the general path (tested).
+# The body is read only for a 200, and in binary: half the bytes of bytea's text form.
+SERVE_CURRENT = """
+WITH found AS (
+    SELECT feed.id, feed.person_id, feed.label, feed.level, feed.last_fetched_utc,
+           feed_render.etag, feed_render.last_modified_utc,
+           feed.helper_grant_id IS NULL
+               AND person.timezone = %(zone)s
+               AND feed_render.render_key = concat_ws(
+                   ':', %(format)s::int, person.calendar_version, %(today)s::text,
+                   feed.level, feed.alarms::int, feed.locale
+               ) AS current
+    FROM feed
+    JOIN person ON person.id = feed.person_id
+    LEFT JOIN feed_render ON feed_render.feed_id = feed.id
+    WHERE feed.token_hash = %(token_hash)s
+      AND feed.revoked_utc IS NULL
+      AND person.deleted_utc IS NULL
+),
+served AS (
+    SELECT found.*,
+           CASE WHEN CASE WHEN %(tags)s::text[] IS NOT NULL
+                          THEN %(any_tag)s
+                               OR found.etag = ANY (%(tags)s::text[])
+                               OR found.etag || '-gzip' = ANY (%(tags)s::text[])
+                          ELSE coalesce(found.last_modified_utc <= %(since)s::timestamptz, false)
+                     END
+                THEN 304 ELSE 200
+           END AS status
+    FROM found
+    WHERE found.current
+),
+audited AS (
+    INSERT INTO audit_event
+        (at_utc, person_id, actor_label, actor_role, actor_unit, action, detail, remote_addr)
+    SELECT %(now)s, served.person_id, left(served.label, 200), 'feed', '', %(action)s,
+           concat('feed ', served.id, ', ', served.level, ', ',
+                  %(method)s::text, ' ', served.status),
+           %(remote_addr)s
+    FROM served
+),
+marked AS (
+    UPDATE feed SET last_fetched_utc = %(now)s
+    FROM served
+    WHERE feed.id = served.id
+      AND (served.last_fetched_utc IS NULL
+           OR served.last_fetched_utc <= %(now)s - %(resolution)s::interval)
+)
+SELECT coalesce(found.current, false), served.status, found.etag, found.last_modified_utc,
+       CASE WHEN served.status = 200
+            THEN (SELECT body_gzip FROM feed_render WHERE feed_id = found.id)
+       END
+FROM found LEFT JOIN served ON served.id = found.id
+"""
+
+
+def serve_current(
+    engine: Engine,
+    token: str,
+    *,
+    now: datetime,
+    conditions: Conditions,
+    zone: str,
+    method: str,
+    remote_addr: str,
+) -> Served | None:
+    """Answer the usual fetch, a person's own feed whose stored render is current, the
+    lean way; None when the general path must answer it (no live feed, a helper's feed, a
+    render to make; on PostgreSQL also a person in another time zone than ``zone``).
+
+    This runs for every poll of every phone: it uses the driver's connection directly,
+    without the Session and the ORM, whose bookkeeping costs more than the queries here.
+    The general path (find_feed, current_render, record_fetch) gives the same answer and
+    writes the same audit row (tested side by side).
+    """
+    if not 20 <= len(token) <= 100:
+        return None
+    fetch = _Fetch(_digest(token), now, conditions, method, remote_addr[:64])
+    if engine.dialect.name == "postgresql":
+        return _serve_current_postgresql(engine, fetch, zone)
+    return _serve_current_sqlite(engine, fetch)
+
+
+@dataclass(frozen=True)
+class _Fetch:
+    token_hash: str
+    now: datetime
+    conditions: Conditions
+    method: str
+    remote_addr: str
+
+
+def _serve_current_postgresql(engine: Engine, fetch: _Fetch, zone: str) -> Served | None:
+    """SERVE_CURRENT, one round trip. ``engine`` is the one
+    :func:`calendar_app.db.make_fetch_engine` makes: autocommit, no ping before each use.
+
+    A connection found dead most often means the server restarted, so every pooled
+    connection is dropped and the statement run once more on a new one. If the first run
+    had committed before its connection died, the fetch is audited twice, never not at
+    all.
+    """
+    tags = fetch.conditions.tags
+    params = {
+        "token_hash": fetch.token_hash,
+        "zone": zone,
+        "today": fetch.now.astimezone(ZoneInfo(zone)).date().isoformat(),
+        "format": FORMAT,
+        "tags": sorted(tags) if tags is not None else None,
+        "any_tag": fetch.conditions.any_tag,
+        "since": fetch.conditions.since,
+        "now": fetch.now,
+        "action": FEED_FETCH,
+        "method": fetch.method,
+        "remote_addr": fetch.remote_addr,
+        "resolution": _FETCH_RESOLUTION,
+    }
+    for attempt in (1, 2):
+        connection = engine.raw_connection()
+        try:
+            driver = connection.driver_connection
+            assert driver is not None  # a connection just checked out
+            with driver.cursor(binary=True) as cursor:
+                row = cursor.execute(SERVE_CURRENT, params).fetchone()
+            break
+        except OperationalError as error:
+            # psycopg's errors are the DBAPI's, which SQLAlchemy types as a protocol.
+            dead = engine.dialect.is_disconnect(error, driver, None)  # type: ignore[arg-type]
+            if attempt == 2 or not dead:
+                raise
+            connection.invalidate(error)
+            engine.dispose()
+        finally:
+            connection.close()  # back to the pool; an invalidated one is discarded
+    if row is None or not row[0]:
+        return None
+    _current, status, etag, last_modified, body = row
+    return Served(status, etag, last_modified.astimezone(UTC), body)
+
+
+# SQLite: the same as _FIND_FEED, and the writes of record_fetch, on the driver's
+# connection (instants as UTCDateTime stores them).
+_SQLITE_FIND = """
+SELECT feed.id, feed.person_id, feed.label, feed.level, feed.helper_grant_id, feed.alarms,
+       feed.locale, feed.last_fetched_utc, person.calendar_version, person.timezone,
+       feed_render.render_key, feed_render.etag, feed_render.last_modified_utc,
+       feed_render.body_gzip
+FROM feed
+JOIN person ON person.id = feed.person_id
+LEFT JOIN feed_render ON feed_render.feed_id = feed.id
+WHERE feed.token_hash = ? AND feed.revoked_utc IS NULL AND person.deleted_utc IS NULL
+"""
+_SQLITE_AUDIT = """
+INSERT INTO audit_event
+    (at_utc, person_id, actor_label, actor_role, actor_unit, action, detail, remote_addr)
+VALUES (?, ?, ?, 'feed', '', ?, ?, ?)
+"""
+_SQLITE_FETCHED = "UPDATE feed SET last_fetched_utc = ? WHERE id = ?"
+
+
+def _serve_current_sqlite(engine: Engine, fetch: _Fetch) -> Served | None:
+    """Find, audit and commit in one transaction that takes the write lock at its start
+    (BEGIN IMMEDIATE, as every transaction here does; see db.py)."""
+    connection = engine.raw_connection()
+    try:
+        driver = connection.driver_connection
+        assert driver is not None  # a connection just checked out
+        driver.execute("BEGIN IMMEDIATE")
+        try:
+            row = driver.execute(_SQLITE_FIND, (fetch.token_hash,)).fetchone()
+            served = _sqlite_served(row, fetch) if row is not None else None
+            if served is None:
+                driver.execute("ROLLBACK")
+                return None
+            (feed_id, person_id, label, level, *_rest) = row
+            at = sqlite_instant(fetch.now)
+            detail = _fetch_detail(feed_id, level, fetch.method, served.status)
+            driver.execute(
+                _SQLITE_AUDIT, (at, person_id, label[:200], FEED_FETCH, detail, fetch.remote_addr)
+            )
+            last_fetched = from_sqlite_instant(row[7]) if row[7] else None
+            if _mark_due(last_fetched, fetch.now):
+                driver.execute(_SQLITE_FETCHED, (at, feed_id))
+            driver.execute("COMMIT")
+            return served
+        except BaseException:
+            if driver.in_transaction:
+                driver.execute("ROLLBACK")
+            raise
+    finally:
+        connection.close()
+
+
+def _sqlite_served(row: Any, fetch: _Fetch) -> Served | None:
+    """The answer from a stored render that is current for a person's own feed."""
+    (_, _, _, level, grant_id, alarms, locale, _, version, timezone, key, etag, modified, body) = (
+        row
+    )
+    if grant_id is not None or key is None:
+        return None
+    today = fetch.now.astimezone(ZoneInfo(timezone)).date()
+    if key != render_key(version, today, ViewLevel(level), bool(alarms), locale):
+        return None
+    last_modified = from_sqlite_instant(modified)
+    if fetch.conditions.fresh(etag, last_modified):
+        return Served(304, etag, last_modified, None)
+    return Served(200, etag, last_modified, body)
+
+
+def _fetch_detail(feed_id: int, level: str, method: str, status: int) -> str:
+    """The audit row's detail for a fetch (SERVE_CURRENT writes the same in SQL)."""
+    return f"feed {feed_id}, {level}, {method} {status}"
+
+
+def _mark_due(last_fetched: datetime | None, now: datetime) -> bool:
+    """Whether a fetch writes the feed's "last fetched" (once a minute is enough)."""
+    return last_fetched is None or now - last_fetched >= _FETCH_RESOLUTION
+
+
 @contextmanager
 def fetching(factory: sessionmaker[Session]) -> Iterator[Session]:
     """The session one feed fetch reads and audits in.
@@ -460,10 +725,10 @@ def record_fetch(
         "actor_role": "helper-feed" if feed.for_helper else "feed",
         "actor_unit": "",
         "action": FEED_FETCH,
-        "detail": f"feed {feed.id}, {feed.level.value}, {method} {status}",
+        "detail": _fetch_detail(feed.id, feed.level.value, method, status),
         "remote_addr": remote_addr[:64],
     }
-    if feed.last_fetched_utc is not None and now - feed.last_fetched_utc < _FETCH_RESOLUTION:
+    if not _mark_due(feed.last_fetched_utc, now):
         connection.execute(_AUDIT_FETCH, audit_row)
     elif connection.dialect.name == "postgresql":
         renamed = {f"audit_{column}": value for column, value in audit_row.items()}
