@@ -92,9 +92,7 @@ def create_app(
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["engine"] = engine
     app.extensions["session_factory"] = make_session_factory(engine)
-    app.extensions["fetch_engine"] = make_fetch_engine(
-        app.config["DATABASE_URL"], app.config["FETCH_CONNECTIONS"]
-    )
+    app.extensions["fetch_engine"] = make_fetch_engine(engine, app.config["FETCH_CONNECTIONS"])
     from calendar_app.services.feeds import keep_feeds_current
 
     app.extensions["feed_renderer"] = keep_feeds_current(app.extensions["session_factory"])

@@ -88,25 +88,30 @@ def make_engine(url: URL) -> Engine:
     return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
-def make_fetch_engine(url: URL, connections: int) -> Engine | None:
+def make_fetch_engine(main: Engine, connections: int) -> Engine | None:
     """PostgreSQL only: a second, small pool for feed fetches (see
     services.feeds.serve_current), in autocommit and without the ping before each use.
 
     Phones poll feeds all day; on a host where a round trip to the server costs a few
     hundred microseconds, the ping doubled the fetch's trips. Instead, a fetch that finds
-    its connection dead drops it and runs its one statement again. ``connections`` is
+    its connection dead drops the pool and runs its one statement again. ``connections`` is
     what one process keeps open (its threads); more are opened, and closed after use,
-    only under a burst.
+    only under a burst. Disposing of ``main`` disposes of this pool too, so whatever
+    releases the app's connections releases these.
     """
-    if url.get_backend_name() != "postgresql":
+    if main.dialect.name != "postgresql":
         return None
     engine = create_engine(
-        url, pool_size=connections, max_overflow=connections, hide_parameters=True
+        main.url, pool_size=connections, max_overflow=connections, hide_parameters=True
     )
 
     @event.listens_for(engine, "connect")
     def _autocommit(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.autocommit = True
+
+    @event.listens_for(main, "engine_disposed")
+    def _with_the_main_pool(_main: Engine) -> None:
+        engine.dispose()
 
     return engine
 

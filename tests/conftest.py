@@ -142,9 +142,7 @@ def app(database_url, tmp_path: Path, app_config: dict[str, object]) -> Iterator
         application.extensions["feed_renderer"].stop()
         if url.get_backend_name() == "postgresql":
             _empty_tables(application)
-        application.extensions["engine"].dispose()
-        if application.extensions["fetch_engine"] is not None:
-            application.extensions["fetch_engine"].dispose()
+        application.extensions["engine"].dispose()  # and the feed fetches' pool with it
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from calendar_app.db import now_utc
 from calendar_app.models import AuditEvent, Feed, Person
 from calendar_app.services import feeds
 from calendar_app.services.access import Actor
-from tests.helpers import add_person, do_import, event, vcalendar
+from tests.helpers import add_person, do_import, event, vcalendar, wait_for
 from tests.world import actor, build_world
 
 OPERATOR = Actor.operator()
@@ -267,7 +267,22 @@ def test_a_fetch_on_a_connection_the_server_dropped_is_answered_on_a_new_one(app
 
     assert again.status_code == 200 and again.data
     new = session.scalars(select(AuditEvent).where(AuditEvent.id > audited)).all()
+    session.commit()
     assert [row.detail for row in new] == [f"feed {made.id}, full, GET 200"]
     fresh = engine.raw_connection()
-    assert fresh.driver_connection.info.backend_pid != pid
+    fresh_pid = fresh.driver_connection.info.backend_pid
+    assert fresh_pid != pid
     fresh.close()
+
+    # Whatever releases the app's connections (the tests, a stopping process) releases
+    # this pool's with them.
+    app.extensions["engine"].dispose()
+
+    def closed() -> bool:
+        alive = session.scalar(
+            text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": fresh_pid}
+        )
+        session.commit()
+        return alive == 0
+
+    wait_for(closed)

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from psycopg import OperationalError
@@ -563,6 +563,25 @@ VALUES (?, ?, ?, 'feed', '', ?, ?, ?)
 _SQLITE_FETCHED = "UPDATE feed SET last_fetched_utc = ? WHERE id = ?"
 
 
+class _Found(NamedTuple):
+    """A row of _SQLITE_FIND."""
+
+    feed_id: int
+    person_id: int
+    label: str
+    level: str | None
+    helper_grant_id: int | None
+    alarms: int
+    locale: str
+    last_fetched_utc: str | None
+    calendar_version: int
+    timezone: str
+    render_key: str | None
+    etag: str | None
+    last_modified_utc: str | None
+    body_gzip: bytes | None
+
+
 def _serve_current_sqlite(engine: Engine, fetch: _Fetch) -> Served | None:
     """Find, audit and commit in one transaction that takes the write lock at its start
     (BEGIN IMMEDIATE, as every transaction here does; see db.py)."""
@@ -573,19 +592,20 @@ def _serve_current_sqlite(engine: Engine, fetch: _Fetch) -> Served | None:
         driver.execute("BEGIN IMMEDIATE")
         try:
             row = driver.execute(_SQLITE_FIND, (fetch.token_hash,)).fetchone()
-            served = _sqlite_served(row, fetch) if row is not None else None
-            if served is None:
+            found = _Found(*row) if row is not None else None
+            served = _sqlite_served(found, fetch) if found is not None else None
+            if found is None or served is None:
                 driver.execute("ROLLBACK")
                 return None
-            (feed_id, person_id, label, level, *_rest) = row
             at = sqlite_instant(fetch.now)
-            detail = _fetch_detail(feed_id, level, fetch.method, served.status)
+            detail = _fetch_detail(found.feed_id, str(found.level), fetch.method, served.status)
             driver.execute(
-                _SQLITE_AUDIT, (at, person_id, label[:200], FEED_FETCH, detail, fetch.remote_addr)
+                _SQLITE_AUDIT,
+                (at, found.person_id, found.label[:200], FEED_FETCH, detail, fetch.remote_addr),
             )
-            last_fetched = from_sqlite_instant(row[7]) if row[7] else None
-            if _mark_due(last_fetched, fetch.now):
-                driver.execute(_SQLITE_FETCHED, (at, feed_id))
+            last = found.last_fetched_utc
+            if _mark_due(from_sqlite_instant(last) if last else None, fetch.now):
+                driver.execute(_SQLITE_FETCHED, (at, found.feed_id))
             driver.execute("COMMIT")
             return served
         except BaseException:
@@ -596,20 +616,21 @@ def _serve_current_sqlite(engine: Engine, fetch: _Fetch) -> Served | None:
         connection.close()
 
 
-def _sqlite_served(row: Any, fetch: _Fetch) -> Served | None:
+def _sqlite_served(found: _Found, fetch: _Fetch) -> Served | None:
     """The answer from a stored render that is current for a person's own feed."""
-    (_, _, _, level, grant_id, alarms, locale, _, version, timezone, key, etag, modified, body) = (
-        row
+    if found.helper_grant_id is not None or found.level is None or found.render_key is None:
+        return None
+    today = fetch.now.astimezone(ZoneInfo(found.timezone)).date()
+    key = render_key(
+        found.calendar_version, today, ViewLevel(found.level), bool(found.alarms), found.locale
     )
-    if grant_id is not None or key is None:
+    if found.render_key != key:
         return None
-    today = fetch.now.astimezone(ZoneInfo(timezone)).date()
-    if key != render_key(version, today, ViewLevel(level), bool(alarms), locale):
-        return None
-    last_modified = from_sqlite_instant(modified)
-    if fetch.conditions.fresh(etag, last_modified):
-        return Served(304, etag, last_modified, None)
-    return Served(200, etag, last_modified, body)
+    assert found.etag is not None and found.last_modified_utc is not None  # with its key
+    last_modified = from_sqlite_instant(found.last_modified_utc)
+    if fetch.conditions.fresh(found.etag, last_modified):
+        return Served(304, found.etag, last_modified, None)
+    return Served(200, found.etag, last_modified, found.body_gzip)
 
 
 def _fetch_detail(feed_id: int, level: str, method: str, status: int) -> str:
