@@ -66,22 +66,14 @@ def _lean(app, token: str, now: datetime, conditions: feeds.Conditions) -> feeds
 
 
 def _general(app, token: str, now: datetime, conditions: feeds.Conditions) -> feeds.Served | None:
-    """What FeedFetches.answer_in_general does, without HTTP."""
-    factory = app.extensions["session_factory"]
-    with feeds.fetching(factory) as fetch:
-        feed = feeds.find_feed(fetch, token, now=now)
-        if feed is None:
-            return None
-        rendered = feeds.current_render(fetch, factory, feed, now=now)
-        etag = rendered.etag if rendered else feed.etag
-        modified = rendered.last_modified if rendered else feed.last_modified
-        assert etag is not None and modified is not None
-        status = 304 if conditions.fresh(etag, modified) else 200
-        feeds.record_fetch(
-            fetch, feed, now=now, remote_addr="198.51.100.7", status=status, method="GET"
-        )
-    body = (rendered.body_gzip if rendered else feed.body_gzip) if status == 200 else None
-    return feeds.Served(status, etag, modified, body)
+    return feeds.serve_in_general(
+        app.extensions["session_factory"],
+        token,
+        now=now,
+        conditions=conditions,
+        method="GET",
+        remote_addr="198.51.100.7",
+    )
 
 
 def _last_audit(session) -> tuple:

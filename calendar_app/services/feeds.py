@@ -633,6 +633,33 @@ def _sqlite_served(found: _Found, fetch: _Fetch) -> Served | None:
     return Served(200, found.etag, last_modified, found.body_gzip)
 
 
+def serve_in_general(
+    factory: sessionmaker[Session],
+    token: str,
+    *,
+    now: datetime,
+    conditions: Conditions,
+    method: str,
+    remote_addr: str,
+) -> Served | None:
+    """Answer any fetch of a live feed (None: no live feed): a helper's feed at what the
+    grant allows today, a feed whose render must be made first, and everything
+    serve_current leaves. The answer and the audit row are those serve_current gives."""
+    with fetching(factory) as session:
+        feed = find_feed(session, token, now=now)
+        if feed is None:
+            session.rollback()
+            return None
+        rendered = current_render(session, factory, feed, now=now)
+        etag = rendered.etag if rendered else feed.etag
+        modified = rendered.last_modified if rendered else feed.last_modified
+        assert etag is not None and modified is not None
+        status = 304 if conditions.fresh(etag, modified) else 200
+        record_fetch(session, feed, now=now, remote_addr=remote_addr, status=status, method=method)
+    body = (rendered.body_gzip if rendered else feed.body_gzip) if status == 200 else None
+    return Served(status, etag, modified, body)
+
+
 def _fetch_detail(feed_id: int, level: str, method: str, status: int) -> str:
     """The audit row's detail for a fetch (SERVE_CURRENT writes the same in SQL)."""
     return f"feed {feed_id}, {level}, {method} {status}"

@@ -7,7 +7,6 @@ import gzip
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import segno
@@ -89,7 +88,7 @@ class FeedFetches:
         """The feed, a 304, or a plain 404 that never tells whether a token once existed.
 
         The usual fetch is served the lean way (feeds.serve_current: on PostgreSQL one
-        statement, on its own pool); the rest take the general path.
+        statement, on its own pool); the rest take the general path (serve_in_general).
         """
         now = now_utc()
         conditions = _conditions(request)
@@ -105,40 +104,18 @@ class FeedFetches:
             method=request.method,
             remote_addr=request.remote_addr or "",
         )
-        if served is not None:
-            return FeedAnswer(served, compressed)
-        return self.answer_in_general(request, token, now, conditions, compressed)
-
-    def answer_in_general(
-        self,
-        request: Request,
-        token: str,
-        now: datetime,
-        conditions: feeds.Conditions,
-        compressed: bool,
-    ) -> Response | FeedAnswer:
-        """A helper's feed, a feed whose render must be made first, or no live feed."""
-        with feeds.fetching(self.app.extensions["session_factory"]) as session:
-            feed = feeds.find_feed(session, token, now=now)
-            if feed is None:
-                session.rollback()
-                return self.miss(request)
-            factory = self.app.extensions["session_factory"]
-            rendered = feeds.current_render(session, factory, feed, now=now)
-            etag = rendered.etag if rendered else feed.etag
-            modified = rendered.last_modified if rendered else feed.last_modified
-            assert etag is not None and modified is not None
-            status = 304 if conditions.fresh(etag, modified) else 200
-            feeds.record_fetch(
-                session,
-                feed,
+        if served is None:
+            served = feeds.serve_in_general(
+                self.app.extensions["session_factory"],
+                token,
                 now=now,
-                remote_addr=request.remote_addr or "",
-                status=status,
+                conditions=conditions,
                 method=request.method,
+                remote_addr=request.remote_addr or "",
             )
-        body = (rendered.body_gzip if rendered else feed.body_gzip) if status == 200 else None
-        return FeedAnswer(feeds.Served(status, etag, modified, body), compressed)
+        if served is None:
+            return self.miss(request)
+        return FeedAnswer(served, compressed)
 
     def miss(self, request: Request) -> Response:
         """404 for an address that is no live feed; 429 once the client's misses exceed
