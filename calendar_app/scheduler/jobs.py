@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Callable
@@ -21,6 +22,8 @@ from calendar_app.services.reminders import replan
 from calendar_app.sms import SmsSender
 
 log = logging.getLogger(__name__)
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def stopping(app: Flask) -> threading.Event:
@@ -118,22 +121,28 @@ def run_foreground(app: Flask, clock: Callable[[], datetime] = now_utc) -> None:
     """
     from calendar_app.services import sync
 
-    # The signals are taken here with sigwait, not by a handler. A Python handler runs in
-    # this thread between any two bytecodes, and stopping from there deadlocked once in CI:
-    # it can interrupt the scheduler while it holds a lock (the wake-up Event's own, for
-    # one) that the shutdown then waits for. Blocked before the scheduler's threads start,
-    # so they inherit the mask and the signal is left for this thread alone.
-    signals = {signal.SIGTERM, signal.SIGINT}
-    signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    # Stopping is not done in a signal handler: a Python handler runs in this thread
+    # between any two bytecodes, and stopping from there deadlocked once in CI, having
+    # interrupted the scheduler while it held a lock (its wake-up Event's own) that the
+    # shutdown then needed. The handlers do nothing; Python's C-level handler writes each
+    # signal's number to the wake-up socket, whichever thread the signal reached, and this
+    # thread waits on that socket. (A signal mask with sigwait would leave a thread
+    # started before the mask, such as a library's timer, free to take the signal.)
+    wake_up, woken = socket.socketpair()
+    wake_up.setblocking(False)
+    for signum in _STOP_SIGNALS:
+        signal.signal(signum, lambda *_: None)
+    signal.set_wakeup_fd(wake_up.fileno())
     scheduler = build(app, BackgroundScheduler(timezone="UTC"), clock)
     scheduler.start()
     log.info("scheduler started")
-    received = signal.sigwait(signals)
+    received = woken.recv(1)[0]
+    while received not in _STOP_SIGNALS:
+        received = woken.recv(1)[0]
     log.info("scheduler stopping (%s)", signal.Signals(received).name)
     stopping(app).set()
     # Finishes the item in hand and waits for the running jobs. A second signal while
-    # stopping (systemd, then someone's Ctrl-C) stays blocked and pending, so it is ignored;
-    # the mask is never lifted, as the process ends when this returns.
+    # stopping (systemd, then someone's Ctrl-C) only writes to the socket: it is ignored.
     scheduler.shutdown(wait=True)
     worker = app.extensions.get("sync_worker")
     released = sync.release_claims(app.extensions["session_factory"], worker) if worker else 0
