@@ -144,6 +144,9 @@ def run_foreground(app: Flask, clock: Callable[[], datetime] = now_utc) -> None:
     # Finishes the item in hand and waits for the running jobs. A second signal while
     # stopping (systemd, then someone's Ctrl-C) only writes to the socket: it is ignored.
     scheduler.shutdown(wait=True)
+    signal.set_wakeup_fd(-1)
+    wake_up.close()
+    woken.close()
     worker = app.extensions.get("sync_worker")
     released = sync.release_claims(app.extensions["session_factory"], worker) if worker else 0
     app.extensions["engine"].dispose()
