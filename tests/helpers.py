@@ -98,3 +98,27 @@ def people_with_a_visit_soon(session: Session, count: int, phone_prefix: str) ->
         end = at + timedelta(minutes=30)
         body = vcalendar(event(f"v{number}", f":{at:%Y%m%dT%H%M%SZ}", f":{end:%Y%m%dT%H%M%SZ}"))
         do_import(session, person, body, now)
+
+
+def recent_calendar(session: Session, now: datetime, zone: str = "Europe/Stockholm") -> Person:
+    """A person with two visits around the real current time ("b" is the "Samtal"): the
+    feed route uses the clock."""
+    person = add_person(session, now, name="Alva Lindqvist")
+    person.timezone = zone
+    session.commit()
+    start = now.replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
+    do_import(
+        session,
+        person,
+        vcalendar(
+            event("a", f":{start:%Y%m%dT%H%M%SZ}", f":{start + timedelta(hours=1):%Y%m%dT%H%M%SZ}"),
+            event(
+                "b",
+                f":{start + timedelta(days=1):%Y%m%dT%H%M%SZ}",
+                f":{start + timedelta(days=1, hours=1):%Y%m%dT%H%M%SZ}",
+                "Samtal",
+            ),
+        ),  # fmt: skip
+        now,
+    )
+    return person

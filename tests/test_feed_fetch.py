@@ -16,7 +16,7 @@ from calendar_app.db import now_utc
 from calendar_app.models import AuditEvent, Feed, Person
 from calendar_app.services import feeds
 from calendar_app.services.access import Actor
-from tests.helpers import add_person, do_import, event, vcalendar, wait_for
+from tests.helpers import recent_calendar, wait_for
 from tests.world import actor, build_world
 
 OPERATOR = Actor.operator()
@@ -28,22 +28,6 @@ def _no_rendering_ahead(app) -> None:
     """The tests here render at instants of their own choosing; the renderer that works
     ahead after each change would render at the real clock's, in between."""
     app.extensions["feed_renderer"].stop()
-
-
-def _person_with_visits(session, now: datetime, zone: str = ZONE) -> Person:
-    person = add_person(session, now, name="Alva Lindqvist")
-    person.timezone = zone
-    session.commit()
-    start = now.replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
-    do_import(
-        session,
-        person,
-        vcalendar(
-            event("a", f":{start:%Y%m%dT%H%M%SZ}", f":{start + timedelta(hours=1):%Y%m%dT%H%M%SZ}"),
-        ),  # fmt: skip
-        now,
-    )
-    return person
 
 
 def _rendered_feed(app, session, person: Person, now: datetime) -> feeds.NewFeed:
@@ -94,7 +78,7 @@ def _last_audit(session) -> tuple:
 
 def test_the_lean_path_answers_and_audits_exactly_as_the_general_path(app, session):
     now = now_utc().replace(microsecond=0)
-    person = _person_with_visits(session, now)
+    person = recent_calendar(session, now)
     made = _rendered_feed(app, session, person, now)
     current = _general(app, made.token, now, feeds.Conditions())
     assert current is not None and current.status == 200
@@ -140,7 +124,7 @@ def _expected_status(headers: dict[str, str], etag: str, modified: datetime) -> 
 
 
 def test_conditional_fetches_answer_as_werkzeug_evaluates_the_validators(client, session):
-    person = _person_with_visits(session, now_utc())
+    person = recent_calendar(session, now_utc())
     made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=now_utc())
     url = feeds.feed_path(made.token)
     first = client.get(url)
@@ -209,7 +193,7 @@ def test_only_a_persons_own_feed_with_a_current_render_takes_the_lean_path(app, 
 def test_the_render_is_current_for_the_persons_local_day_not_the_utc_one(app, session):
     # 23:30 UTC is 00:30 the next day in Stockholm.
     late = datetime(2026, 11, 24, 23, 30, tzinfo=UTC)
-    person = _person_with_visits(session, late)
+    person = recent_calendar(session, late)
     made = _rendered_feed(app, session, person, late)
 
     assert _lean(app, made.token, late, feeds.Conditions()) is not None
@@ -219,7 +203,7 @@ def test_the_render_is_current_for_the_persons_local_day_not_the_utc_one(app, se
 
 
 def test_a_person_in_another_time_zone_is_served_right_on_either_path(app, session, client):
-    person = _person_with_visits(session, now_utc(), zone="America/New_York")
+    person = recent_calendar(session, now_utc(), zone="America/New_York")
     made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=now_utc())
     url = feeds.feed_path(made.token)
     first = client.get(url)
@@ -241,7 +225,7 @@ def test_a_person_in_another_time_zone_is_served_right_on_either_path(app, sessi
 def test_a_fetch_on_a_connection_the_server_dropped_is_answered_on_a_new_one(app, session, client):
     engine = app.extensions["fetch_engine"]
     assert engine.pool.size() == app.config["FETCH_CONNECTIONS"] == 4  # one per web thread
-    person = _person_with_visits(session, now_utc())
+    person = recent_calendar(session, now_utc())
     made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=now_utc())
     url = feeds.feed_path(made.token)
     assert client.get(url).status_code == 200  # renders
@@ -278,3 +262,4 @@ def test_a_fetch_on_a_connection_the_server_dropped_is_answered_on_a_new_one(app
         return alive == 0
 
     wait_for(closed)
+

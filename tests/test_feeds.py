@@ -38,7 +38,15 @@ from calendar_app.models import (
 from calendar_app.services import feed_render, feeds
 from calendar_app.services.access import AccessDenied, Actor
 from calendar_app.services.settings import withdraw_helper
-from tests.helpers import PNR_ALVA, add_person, do_import, event, vcalendar, wait_for
+from tests.helpers import (
+    PNR_ALVA,
+    add_person,
+    do_import,
+    event,
+    recent_calendar,
+    vcalendar,
+    wait_for,
+)
 from tests.world import actor, build_world, cheap_hash, log_in
 
 STHLM = ";TZID=Europe/Stockholm:"
@@ -541,29 +549,8 @@ def test_stopping_a_feed_kills_its_address_at_once_and_a_new_address_replaces_it
 # --- HTTP --------------------------------------------------------------------------------
 
 
-def _recent_calendar(session, now: datetime) -> Person:
-    """A person with visits around the real current time (the feed route uses the clock)."""
-    person = add_person(session, now, name="Alva Lindqvist")
-    start = now.replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
-    do_import(
-        session,
-        person,
-        vcalendar(
-            event("a", f":{start:%Y%m%dT%H%M%SZ}", f":{start + timedelta(hours=1):%Y%m%dT%H%M%SZ}"),
-            event(
-                "b",
-                f":{start + timedelta(days=1):%Y%m%dT%H%M%SZ}",
-                f":{start + timedelta(days=1, hours=1):%Y%m%dT%H%M%SZ}",
-                "Samtal",
-            ),
-        ),  # fmt: skip
-        now,
-    )
-    return person
-
-
 def test_the_feed_answers_with_calendar_type_validators_and_private_caching(client, session):
-    person = _recent_calendar(session, now_utc())
+    person = recent_calendar(session, now_utc())
     made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=now_utc())
     url = feeds.feed_path(made.token)
 
@@ -595,7 +582,7 @@ def test_the_feed_answers_with_calendar_type_validators_and_private_caching(clie
 
 
 def test_calendar_apps_that_take_gzip_get_the_stored_bytes_with_their_own_etag(client, session):
-    person = _recent_calendar(session, now_utc())
+    person = recent_calendar(session, now_utc())
     made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=now_utc())
     url = feeds.feed_path(made.token)
     plain = client.get(url)
@@ -616,7 +603,7 @@ def test_calendar_apps_that_take_gzip_get_the_stored_bytes_with_their_own_etag(c
 
 
 def test_a_change_gives_a_new_etag_and_a_later_last_modified(client, session):
-    person = _recent_calendar(session, now_utc())
+    person = recent_calendar(session, now_utc())
     made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=now_utc())
     url = feeds.feed_path(made.token)
     first = client.get(url)
@@ -647,7 +634,7 @@ def test_a_change_gives_a_new_etag_and_a_later_last_modified(client, session):
 
 
 def test_a_change_renders_the_feed_ahead_so_the_next_fetch_finds_it_ready(client, session):
-    person = _recent_calendar(session, now_utc())
+    person = recent_calendar(session, now_utc())
     made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=now_utc())
     client.get(feeds.feed_path(made.token))
     rendered_before = session.scalars(select(FeedRender.rendered_utc)).one()
@@ -681,7 +668,7 @@ def test_a_change_renders_the_feed_ahead_so_the_next_fetch_finds_it_ready(client
 
 
 def test_unknown_and_revoked_feeds_get_the_same_plain_404(client, session):
-    person = _recent_calendar(session, now_utc())
+    person = recent_calendar(session, now_utc())
     made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=now_utc())
     feeds.revoke_feed(session, OPERATOR, person.id, made.id, now=now_utc())
 
@@ -701,7 +688,7 @@ def test_unknown_and_revoked_feeds_get_the_same_plain_404(client, session):
 
 
 def test_every_fetch_is_audited_and_shown_to_the_person(client, session):
-    person = _recent_calendar(session, now_utc())
+    person = recent_calendar(session, now_utc())
     made = feeds.create_feed(
         session, OPERATOR, person.id, level="busy", label="Jobbet", now=now_utc()
     )
@@ -789,7 +776,7 @@ def test_the_persons_log_takes_a_feeds_fetches_together_per_feed_and_local_day()
 
 
 def test_the_feeds_last_fetch_is_kept_to_the_minute_with_every_fetch_audited(client, session):
-    person = _recent_calendar(session, now_utc())
+    person = recent_calendar(session, now_utc())
     made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=now_utc())
     url = feeds.feed_path(made.token)
     session.commit()
@@ -838,7 +825,7 @@ class TestMisses:
     def test_an_address_that_keeps_guessing_is_slowed_down_but_its_live_feeds_are_not(
         self, client, session
     ):
-        person = _recent_calendar(session, now_utc())
+        person = recent_calendar(session, now_utc())
         made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=now_utc())
         url = feeds.feed_path(made.token)
         guesser = {"REMOTE_ADDR": "203.0.113.5"}
@@ -862,7 +849,7 @@ def test_feed_tokens_never_reach_the_access_log(app, session, caplog):
     import requests
     from werkzeug.serving import make_server
 
-    person = _recent_calendar(session, now_utc())
+    person = recent_calendar(session, now_utc())
     made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=now_utc())
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -543,18 +543,9 @@ def _serve_current_postgresql(engine: Engine, fetch: _Fetch, zone: str) -> Serve
     return Served(status, etag, last_modified.astimezone(UTC), body)
 
 
-# SQLite: the same as _FIND_FEED, and the writes of record_fetch, on the driver's
-# connection (instants as UTCDateTime stores them).
-_SQLITE_FIND = """
-SELECT feed.id, feed.person_id, feed.label, feed.level, feed.helper_grant_id, feed.alarms,
-       feed.locale, feed.last_fetched_utc, person.calendar_version, person.timezone,
-       feed_render.render_key, feed_render.etag, feed_render.last_modified_utc,
-       feed_render.body_gzip
-FROM feed
-JOIN person ON person.id = feed.person_id
-LEFT JOIN feed_render ON feed_render.feed_id = feed.id
-WHERE feed.token_hash = ? AND feed.revoked_utc IS NULL AND person.deleted_utc IS NULL
-"""
+# SQLite: _FIND_FEED and the writes of record_fetch, on the driver's connection
+# (instants as UTCDateTime stores them).
+_SQLITE_FIND = str(_FIND_FEED.compile(dialect=sqlite.dialect()))
 _SQLITE_AUDIT = """
 INSERT INTO audit_event
     (at_utc, person_id, actor_label, actor_role, actor_unit, action, detail, remote_addr)
@@ -564,7 +555,7 @@ _SQLITE_FETCHED = "UPDATE feed SET last_fetched_utc = ? WHERE id = ?"
 
 
 class _Found(NamedTuple):
-    """A row of _SQLITE_FIND."""
+    """A row of _FIND_FEED as SQLite's driver gives it."""
 
     feed_id: int
     person_id: int
