@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from werkzeug.http import http_date, is_resource_modified
 from werkzeug.test import EnvironBuilder
 
@@ -263,3 +263,54 @@ def test_a_fetch_on_a_connection_the_server_dropped_is_answered_on_a_new_one(app
 
     wait_for(closed)
 
+
+_REFUSE_AUDIT = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_event "
+        "BEGIN SELECT RAISE(ABORT, 'audit refused'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql "
+        "AS $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$",
+        "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_event "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_audit()",
+    ],
+}
+_ALLOW_AUDIT = {
+    "sqlite": ["DROP TRIGGER refuse_audit"],
+    "postgresql": ["DROP TRIGGER refuse_audit ON audit_event", "DROP FUNCTION refuse_audit()"],
+}
+
+
+def test_a_fetch_whose_audit_row_cannot_be_written_is_not_served_and_changes_nothing(
+    app, session, client
+):
+    person = recent_calendar(session, now_utc())
+    made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=now_utc())
+    url = feeds.feed_path(made.token)
+    assert client.get(url).status_code == 200  # renders: the next fetch takes the lean path
+    long_ago = now_utc() - timedelta(hours=1)
+    session.execute(update(Feed).where(Feed.id == made.id).values(last_fetched_utc=long_ago))
+    session.commit()
+    audited = session.scalar(select(func.count()).select_from(AuditEvent))
+    session.commit()
+    dialect = session.get_bind().dialect.name
+    for statement in _REFUSE_AUDIT[dialect]:
+        session.execute(text(statement))
+    session.commit()
+    try:
+        refused = client.get(url)
+    finally:
+        for statement in _ALLOW_AUDIT[dialect]:
+            session.execute(text(statement))
+        session.commit()
+
+    # Every read is audited: without its audit row the calendar is not sent, and the
+    # feed's "last fetched" is not written either.
+    assert refused.status_code == 500 and b"BEGIN:VCALENDAR" not in refused.data
+    assert session.scalar(select(func.count()).select_from(AuditEvent)) == audited
+    assert session.scalars(select(Feed.last_fetched_utc).where(Feed.id == made.id)).one() == (
+        long_ago
+    )
+    session.commit()
+    assert client.get(url).status_code == 200  # and the next fetch, audited, is served
