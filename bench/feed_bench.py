@@ -58,6 +58,7 @@ from sqlalchemy import func, select
 from bench.data import STOCKHOLM, VTIMEZONE, care_bookings, fold
 from bench.harness import Backend, Database, Samples, add_person, fresh_database, timed
 from bench.report import write_doc
+from calendar_app.clock import SystemClock
 from calendar_app.domain import feed as feed_format
 from calendar_app.models import AuditEvent, Booking, BookingStatus, FeedRender, Person, ProviderKind
 from calendar_app.services.access import Actor
@@ -496,7 +497,7 @@ def measure(backend: Backend, rounds: int, anchor: Anchor, log: Path) -> FeedFig
     now = datetime.now(UTC)
     started = time.perf_counter()
     with fresh_database(backend) as db:
-        keep_feeds_current(db.sessions)  # as create_app does for the web workers
+        keep_feeds_current(db.sessions, SystemClock())  # as create_app does for the web workers
         loaded = load(db, now)
         _log(
             f"{backend.name}: {loaded.bookings:,} bookings in {time.perf_counter() - started:.0f} s"
@@ -635,7 +636,7 @@ def profile(backend: Backend) -> None:
 
     now = datetime.now(UTC)
     with fresh_database(backend) as db:
-        keep_feeds_current(db.sessions)
+        keep_feeds_current(db.sessions, SystemClock())
         loaded = load(db, now)
         with db.sessions() as session:
             feed = create_feed(session, Actor.operator(), loaded.person_id, level="full", now=now)

@@ -13,6 +13,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from calendar_app import config
+from calendar_app.clock import Clock, SystemClock
 from calendar_app.db import make_engine, make_fetch_engine, make_session_factory
 from calendar_app.sms import ConsoleSender, SmsSender
 
@@ -76,9 +77,16 @@ def _configure_logging(app: Flask) -> None:
 
 
 def create_app(
-    test_config: dict[str, Any] | None = None, *, sms_sender: SmsSender | None = None
+    test_config: dict[str, Any] | None = None,
+    *,
+    sms_sender: SmsSender | None = None,
+    clock: Clock | None = None,
 ) -> Flask:
-    """Build the application: config -> database -> collaborators -> blueprints -> CLI."""
+    """Build the application: config -> database -> collaborators -> blueprints -> CLI.
+
+    ``clock`` is where every part of the app takes "now" from (the system clock unless
+    given); ``sms_sender`` replaces the sender the settings would choose.
+    """
     app = Flask(
         __name__,
         instance_relative_config=True,
@@ -89,13 +97,16 @@ def create_app(
     _configure_logging(app)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
+    app.extensions["clock"] = clock or SystemClock()
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["engine"] = engine
     app.extensions["session_factory"] = make_session_factory(engine)
     app.extensions["fetch_engine"] = make_fetch_engine(engine, app.config["FETCH_CONNECTIONS"])
     from calendar_app.services.feeds import keep_feeds_current
 
-    app.extensions["feed_renderer"] = keep_feeds_current(app.extensions["session_factory"])
+    app.extensions["feed_renderer"] = keep_feeds_current(
+        app.extensions["session_factory"], app.extensions["clock"]
+    )
     app.extensions["sms_sender"] = sms_sender or _sender(app)
 
     from calendar_app.web import init_app as init_web

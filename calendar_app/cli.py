@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from flask.cli import FlaskGroup
 from sqlalchemy.orm import Session
 
 from calendar_app import create_app
-from calendar_app.db import now_utc, session_scope
+from calendar_app.db import session_scope
 from calendar_app.domain import personnummer
 from calendar_app.domain.errors import DomainError
 from calendar_app.providers import ProviderError
@@ -55,6 +55,11 @@ def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         return None
 
     return wrapped
+
+
+def now_utc() -> datetime:
+    """The current instant by the app's one clock."""
+    return current_app.extensions["clock"].now()
 
 
 @contextmanager

@@ -129,8 +129,3 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
     finally:
         session.close()
-
-
-def now_utc() -> datetime:
-    """The current instant, aware UTC: the one clock of the application."""
-    return datetime.now(UTC)

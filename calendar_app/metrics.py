@@ -41,7 +41,8 @@ from sqlalchemy import Column, Connection, MetaData, String, Table, func, inspec
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from calendar_app.db import now_utc, session_scope
+from calendar_app.clock import Clock
+from calendar_app.db import session_scope
 from calendar_app.models import Provider, Reminder, ReminderState, Source, SourceState
 
 log = logging.getLogger(__name__)
@@ -315,11 +316,12 @@ def _source_groups(session: Session, now: datetime) -> list[SourceGroup]:
 class DatabaseCollector:
     """Figures read from the database at each scrape (whoever wrote the rows)."""
 
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    def __init__(self, session_factory: sessionmaker[Session], clock: Clock) -> None:
         self.session_factory = session_factory
+        self.clock = clock
 
     def collect(self) -> Iterator[Metric]:
-        now = now_utc()
+        now = self.clock.now()
         up = GaugeMetricFamily(
             f"{PREFIX}_database_up", "1 if the database answered this scrape, else 0."
         )
@@ -401,9 +403,9 @@ def _source_families(groups: list[SourceGroup]) -> Iterator[Metric]:
 class Metrics:
     """An app's metrics: its request counters and where a scrape reads everything from."""
 
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    def __init__(self, session_factory: sessionmaker[Session], clock: Clock) -> None:
         self.multiprocess = multiprocess_mode()
-        self.database = DatabaseCollector(session_factory)
+        self.database = DatabaseCollector(session_factory, clock)
         # One registry per app, not prometheus_client's global one: a test process builds
         # many apps, each counting its own requests. In multi-process mode the counters
         # are registered nowhere: the files are their registry (registering them as well
@@ -427,7 +429,7 @@ class Metrics:
 
 def init_app(app: Flask) -> Metrics:
     """Make the app's metrics and register ``/metrics``."""
-    metrics = Metrics(app.extensions["session_factory"])
+    metrics = Metrics(app.extensions["session_factory"], app.extensions["clock"])
     app.extensions["metrics"] = metrics
     app.register_blueprint(bp)
     return metrics

@@ -18,7 +18,6 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from calendar_app import create_app
-from calendar_app.db import now_utc
 from calendar_app.demo import LOGINS, load_demo
 from calendar_app.migrations import upgrade
 from calendar_app.models import Booking, Person
@@ -62,11 +61,9 @@ def main() -> int:
         app.instance_path = folder
         upgrade(app.extensions["engine"])
         with app.extensions["session_factory"]() as session:
-            load_demo(session, now=now_utc())
+            load_demo(session, now=app.extensions["clock"].now())
             person = session.scalars(select(Person)).one()
-            booking = session.scalars(
-                select(Booking).where(Booking.uid.startswith("psyk-1"))
-            ).one()
+            booking = session.scalars(select(Booking).where(Booking.uid.startswith("psyk-1"))).one()
             ids = {"p": person.id, "b": booking.id}
             session.commit()
         server = make_server("127.0.0.1", 0, app, threaded=True)

@@ -1,5 +1,8 @@
-"""Fixtures: app -> client, a database per backend (SQLite always, PostgreSQL when
-TEST_DATABASE_URL is set; on CI it must be), a fixed clock, and corpus paths."""
+"""Fixtures: clock -> app -> client, a database per backend (SQLite always, PostgreSQL when
+TEST_DATABASE_URL is set; on CI it must be), and corpus paths.
+
+The app's clock is frozen at ``NOW`` (a test may move it, or override ``clock``): no test
+depends on the day it runs."""
 
 from __future__ import annotations
 
@@ -19,7 +22,8 @@ from sqlalchemy.orm import Session
 from werkzeug.routing import Rule
 
 from calendar_app import create_app
-from calendar_app.db import Base, now_utc
+from calendar_app.clock import FrozenClock
+from calendar_app.db import Base
 from calendar_app.demo import load_demo
 from calendar_app.migrations import upgrade
 from calendar_app.services.calendar import CACHE as calendar_cache
@@ -28,7 +32,7 @@ from tests.feeds import serving
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"
 ICS = CORPUS / "ics"
-NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # a Monday; tests pass it explicitly
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # a Monday: where the app's clock stands
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -121,7 +125,15 @@ def app_config() -> dict[str, object]:
 
 
 @pytest.fixture
-def app(database_url, tmp_path: Path, app_config: dict[str, object]) -> Iterator[Flask]:
+def clock() -> FrozenClock:
+    """The app's clock, frozen at NOW; move it with ``set``/``advance``."""
+    return FrozenClock(NOW)
+
+
+@pytest.fixture
+def app(
+    database_url, tmp_path: Path, app_config: dict[str, object], clock: FrozenClock
+) -> Iterator[Flask]:
     """The application on the backend under test; its tables are emptied afterwards."""
     url = isolated_url(database_url, tmp_path)
     application = create_app(
@@ -131,7 +143,8 @@ def app(database_url, tmp_path: Path, app_config: dict[str, object]) -> Iterator
             "SECRET_KEY": "test-secret",
             "WTF_CSRF_ENABLED": False,
             **app_config,
-        }
+        },
+        clock=clock,
     )
     application.instance_path = str(tmp_path)
     calendar_cache.clear()  # a test database reuses ids that another test used
@@ -160,8 +173,9 @@ def session(app: Flask) -> Iterator[Session]:
 
 
 @pytest.fixture
-def now() -> datetime:
-    return NOW
+def now(clock: FrozenClock) -> datetime:
+    """The instant the app's clock stands at when the test starts."""
+    return clock.now()
 
 
 # --- A real browser (Debian's headless Chromium, driven by Playwright) -------------------
@@ -170,9 +184,9 @@ CHROMIUM = Path("/usr/bin/chromium")
 
 
 @pytest.fixture
-def live_server(app, session) -> Iterator[str]:
+def live_server(app, session, now) -> Iterator[str]:
     """The app served on a free local port in a background thread, with the demo loaded."""
-    load_demo(session, now=now_utc())
+    load_demo(session, now=now)
     session.commit()
     app.config["WTF_CSRF_ENABLED"] = True  # the browser goes through the real forms
     # With werkzeug's access lines: a test reads them for what they must never quote.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -80,10 +80,11 @@ def forget_who_was_logged_in(page) -> None:
     page.context.clear_cookies()
 
 
-def people_with_a_visit_soon(session: Session, count: int, phone_prefix: str) -> None:
+def people_with_a_visit_soon(
+    session: Session, count: int, phone_prefix: str, now: datetime
+) -> None:
     """``count`` people with phones ``<phone_prefix>0000``, ``…0001``, …, each with a visit
-    in two hours (a minute apart): its reminder is due at once."""
-    now = datetime.now(UTC)
+    two hours after ``now`` (a minute apart): its reminder is due at once."""
     for number in range(count):
         person = Person(
             personnummer=f"1990010{number:05d}",
@@ -101,8 +102,7 @@ def people_with_a_visit_soon(session: Session, count: int, phone_prefix: str) ->
 
 
 def recent_calendar(session: Session, now: datetime, zone: str = "Europe/Stockholm") -> Person:
-    """A person with two visits around the real current time ("b" is the "Samtal"): the
-    feed route uses the clock."""
+    """A person with two visits two and three days after ``now`` ("b" is the "Samtal")."""
     person = add_person(session, now, name="Alva Lindqvist")
     person.timezone = zone
     session.commit()

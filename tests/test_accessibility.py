@@ -9,7 +9,6 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from sqlalchemy import select
 
-from calendar_app.db import now_utc
 from calendar_app.demo import LOGINS
 from calendar_app.models import Booking, Person
 from tests.helpers import forget_who_was_logged_in
@@ -154,9 +153,10 @@ def test_with_the_keyboard_alone_a_caregiver_books_and_the_person_changes_a_sett
     live_server,
     page,
     session,
+    clock,
 ):
     ids = _ids(session)
-    day = (now_utc() + timedelta(days=9)).date()
+    day = (clock.now() + timedelta(days=9)).date()
     while day.weekday() >= 5:
         day += timedelta(days=1)
 

@@ -15,6 +15,7 @@ from flask import Flask
 from sqlalchemy import Engine, func, select, text
 
 from calendar_app import create_app
+from calendar_app.clock import FrozenClock
 from calendar_app.db import Base
 from calendar_app.domain.reminders import RuleKind
 from calendar_app.models import AuditEvent, ReminderRule
@@ -145,9 +146,7 @@ def a_feed(session, world: World) -> dict[str, Any]:
     from calendar_app.services import feeds
     from calendar_app.services.access import Actor
 
-    made = feeds.create_feed(
-        session, Actor.operator(), world.person_id, level="full", now=datetime.now(UTC)
-    )
+    made = feeds.create_feed(session, Actor.operator(), world.person_id, level="full", now=NOW)
     return {"token": made.token, "feed_id": made.id}
 
 
@@ -536,7 +535,8 @@ def matrix(database_url, tmp_path_factory) -> Iterator[Matrix]:
             "SECRET_KEY": "test-secret",
             "WTF_CSRF_ENABLED": False,
             "RATELIMIT_ENABLED": False,  # ~170 sign-ins from one address per role
-        }
+        },
+        clock=FrozenClock(NOW),
     )
     app.instance_path = str(folder)
     # Feeds rendered ahead would write behind a restore's back; fetches render anyway.

@@ -71,13 +71,13 @@ def test_a_free_time_is_booked_into_the_units_own_source(session, world, now):
 
 
 @pytest.mark.parametrize(
-    ("day", "clock", "code"),
+    ("day", "wall_clock", "code"),
     [
         (date(2026, 3, 29), time(2, 30), "time.nonexistent"),
         (date(2026, 10, 25), time(2, 30), "time.ambiguous"),
     ],
 )
-def test_a_dst_gap_or_repeated_hour_is_refused_never_guessed(session, world, day, clock, code):
+def test_a_dst_gap_or_repeated_hour_is_refused_never_guessed(session, world, day, wall_clock, code):
     from datetime import UTC, datetime
 
     with pytest.raises(DomainError) as info:
@@ -85,7 +85,7 @@ def test_a_dst_gap_or_repeated_hour_is_refused_never_guessed(session, world, day
             session,
             actor(session, "caregiver"),
             world.person_id,
-            VisitDraft(day=day, start=clock, minutes=30),
+            VisitDraft(day=day, start=wall_clock, minutes=30),
             now=datetime(2026, 3, 1, tzinfo=UTC),
         )
     assert info.value.code == code

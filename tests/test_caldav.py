@@ -19,7 +19,6 @@ from sqlalchemy import select
 from urllib3.util import connection as urllib3_connection
 from werkzeug.wrappers import Request, Response
 
-from calendar_app.db import now_utc
 from calendar_app.models import Booking, BookingStatus
 from calendar_app.providers import AdapterRead, ProviderError, SourceConfig, Window
 from calendar_app.providers.caldav_source import CalDavAdapter
@@ -411,22 +410,17 @@ def test_a_refusal_from_another_server_is_an_auth_failure(dav, headers):
     assert failure(url) == "source.auth"
 
 
-def test_the_scheduler_keeps_a_caldav_calendar_current_on_its_own(app, session, radicale):
+def test_the_scheduler_keeps_a_caldav_calendar_current_on_its_own(app, session, radicale, clock):
     """A real APScheduler runs the sync job every second against Radicale; a visit is moved
     and another deleted on the server, the poll interval passes, and the stored bookings
     follow without anyone asking."""
     app.config.update(SOURCE_ALLOWED_HOSTS="127.0.0.1", SYNC_SECONDS=1, SCHEDULER_REPLAN_MINUTES=0)
-    offset = {"minutes": 0}
-
-    def clock() -> datetime:
-        return now_utc() + timedelta(minutes=offset["minutes"])
-
-    day = f"{clock() + timedelta(days=10):%Y%m%d}"
+    day = f"{clock.now() + timedelta(days=10):%Y%m%d}"
 
     def visit(uid: str, hour: int) -> bytes:
         return vcalendar(event(uid, f":{day}T{hour:02d}0000Z", f":{day}T{hour + 1:02d}0000Z"))
 
-    person = add_person(session, clock())
+    person = add_person(session, clock.now())
     calendar = radicale.make_calendar()
     radicale.put(calendar, "a.ics", visit("a", 9))
     radicale.put(calendar, "b.ics", visit("b", 11))
@@ -440,7 +434,7 @@ def test_the_scheduler_keeps_a_caldav_calendar_current_on_its_own(app, session, 
         name="planering",
         poll_minutes=5,  # the least allowed; the clock below moves past it
         policy=sync.SyncPolicy.from_config(app.config),
-        now=clock(),
+        now=clock.now(),
     )
 
     def stored() -> dict[str, tuple[int, BookingStatus]]:
@@ -452,7 +446,7 @@ def test_the_scheduler_keeps_a_caldav_calendar_current_on_its_own(app, session, 
         session.commit()
         return rows
 
-    scheduler = jobs.build(app, BackgroundScheduler(timezone="UTC"), clock)
+    scheduler = jobs.build(app, BackgroundScheduler(timezone="UTC"))  # on the app's clock
     scheduler.start()
     try:
         wait_for(
@@ -462,7 +456,7 @@ def test_the_scheduler_keeps_a_caldav_calendar_current_on_its_own(app, session, 
         )
         radicale.put(calendar, "a.ics", visit("a", 13))
         radicale.delete(calendar, "b.ics")
-        offset["minutes"] = 10  # the poll interval has passed
+        clock.advance(timedelta(minutes=10))  # the poll interval has passed
         wait_for(
             lambda: (
                 stored() == {"a": (13, BookingStatus.CONFIRMED), "b": (11, BookingStatus.CANCELLED)}

@@ -7,7 +7,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from calendar_app.db import now_utc
 from calendar_app.demo import LOGINS, load_demo
 from calendar_app.domain.clashes import Preferences, Visit
 from calendar_app.domain.consolidation import ReviewVisit, review
@@ -73,8 +72,8 @@ def test_a_week_with_visits_on_one_day_needs_no_review():
     assert weeks([item("a", 1, 9), item("b", 1, 13)]) == []
 
 
-def test_the_demo_person_sees_which_days_could_be_merged(client, session):
-    load_demo(session, now=now_utc())
+def test_the_demo_person_sees_which_days_could_be_merged(client, session, clock):
+    load_demo(session, now=clock.now())
     person = session.scalars(select(Person)).one()
     session.commit()
     client.post("/login", data={"username": "alva", "password": LOGINS["alva"][0]})

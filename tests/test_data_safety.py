@@ -42,7 +42,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from calendar_app import create_app, migrations, sealing
-from calendar_app.db import Base, UTCDateTime, make_engine, now_utc
+from calendar_app.clock import FrozenClock
+from calendar_app.db import Base, UTCDateTime, make_engine
 from calendar_app.demo import LOGINS, PERSONNUMMER, ZONE, demo_feed, load_demo
 from calendar_app.models import (
     AuditEvent,
@@ -55,7 +56,7 @@ from calendar_app.models import (
     SourceState,
 )
 from calendar_app.services.calendar import CACHE as calendar_cache
-from tests.conftest import BACKENDS, _pg_url
+from tests.conftest import BACKENDS, NOW, _pg_url
 
 SCRIPTS = ScriptDirectory(str(migrations.HERE))
 HEAD = SCRIPTS.get_current_head()
@@ -253,7 +254,8 @@ def _app(url: URL, tmp_path: Path) -> Flask:
             "SECRET_KEY": "test-secret",
             "SOURCE_SECRET_KEY": SOURCE_KEY,
             "WTF_CSRF_ENABLED": False,
-        }
+        },
+        clock=FrozenClock(NOW),
     )
     application.instance_path = str(tmp_path)
     return application
@@ -472,7 +474,7 @@ def test_a_backup_restores_every_row_and_the_application_runs_on_it(
     live = _app(live_url, tmp_path)
     try:
         migrations.upgrade(live.extensions["engine"])
-        lived = _live_a_little(live, now_utc())
+        lived = _live_a_little(live, NOW)
         live.extensions["feed_renderer"].stop()  # nothing writes while the backup is made
         if backend == "postgresql":
             _backup_and_restore_postgresql(live_url, restored_url, tmp_path / "live.dump")

@@ -12,7 +12,6 @@ from sqlalchemy import func, select, text, update
 from werkzeug.http import http_date, is_resource_modified
 from werkzeug.test import EnvironBuilder
 
-from calendar_app.db import now_utc
 from calendar_app.models import AuditEvent, Feed, Person
 from calendar_app.services import feeds
 from calendar_app.services.access import Actor
@@ -76,8 +75,8 @@ def _last_audit(session) -> tuple:
     )
 
 
-def test_the_lean_path_answers_and_audits_exactly_as_the_general_path(app, session):
-    now = now_utc().replace(microsecond=0)
+def test_the_lean_path_answers_and_audits_exactly_as_the_general_path(app, session, clock):
+    now = clock.now().replace(microsecond=0)
     person = recent_calendar(session, now)
     made = _rendered_feed(app, session, person, now)
     current = _general(app, made.token, now, feeds.Conditions())
@@ -123,9 +122,9 @@ def _expected_status(headers: dict[str, str], etag: str, modified: datetime) -> 
     return 304 if fresh else 200
 
 
-def test_conditional_fetches_answer_as_werkzeug_evaluates_the_validators(client, session):
-    person = recent_calendar(session, now_utc())
-    made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=now_utc())
+def test_conditional_fetches_answer_as_werkzeug_evaluates_the_validators(client, session, clock):
+    person = recent_calendar(session, clock.now())
+    made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=clock.now())
     url = feeds.feed_path(made.token)
     first = client.get(url)
     etag = first.headers["ETag"].strip('"')
@@ -157,8 +156,8 @@ def test_conditional_fetches_answer_as_werkzeug_evaluates_the_validators(client,
     assert set(answers.values()) == {200, 304}
 
 
-def test_only_a_persons_own_feed_with_a_current_render_takes_the_lean_path(app, session):
-    when = now_utc().replace(microsecond=0)
+def test_only_a_persons_own_feed_with_a_current_render_takes_the_lean_path(app, session, clock):
+    when = clock.now().replace(microsecond=0)
     world = build_world(session, when)
     made = feeds.create_feed(session, OPERATOR, world.person_id, level="full", now=when)
     nothing = feeds.Conditions()
@@ -202,15 +201,15 @@ def test_the_render_is_current_for_the_persons_local_day_not_the_utc_one(app, se
     assert _lean(app, made.token, late - timedelta(hours=1), feeds.Conditions()) is None
 
 
-def test_a_person_in_another_time_zone_is_served_right_on_either_path(app, session, client):
-    person = recent_calendar(session, now_utc(), zone="America/New_York")
-    made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=now_utc())
+def test_a_person_in_another_time_zone_is_served_right_on_either_path(app, session, client, clock):
+    person = recent_calendar(session, clock.now(), zone="America/New_York")
+    made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=clock.now())
     url = feeds.feed_path(made.token)
     first = client.get(url)
     assert first.status_code == 200
     assert client.get(url, headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
 
-    lean = _lean(app, made.token, now_utc(), feeds.Conditions())
+    lean = _lean(app, made.token, clock.now(), feeds.Conditions())
     if app.extensions["fetch_engine"] is not None:
         # PostgreSQL works out the day in one zone only, the service's own (its local
         # date is passed in): a person elsewhere takes the general path.
@@ -222,11 +221,13 @@ def test_a_person_in_another_time_zone_is_served_right_on_either_path(app, sessi
 # PostgreSQL only: SQLite has no server to drop a connection, and no pool of its own for
 # fetches (everything else here runs on both).
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_a_fetch_on_a_connection_the_server_dropped_is_answered_on_a_new_one(app, session, client):
+def test_a_fetch_on_a_connection_the_server_dropped_is_answered_on_a_new_one(
+    app, session, client, clock
+):
     engine = app.extensions["fetch_engine"]
     assert engine.pool.size() == app.config["FETCH_CONNECTIONS"] == 4  # one per web thread
-    person = recent_calendar(session, now_utc())
-    made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=now_utc())
+    person = recent_calendar(session, clock.now())
+    made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=clock.now())
     url = feeds.feed_path(made.token)
     assert client.get(url).status_code == 200  # renders
     assert client.get(url).status_code == 200  # the lean path: a connection in its pool
@@ -283,13 +284,13 @@ _ALLOW_AUDIT = {
 
 
 def test_a_fetch_whose_audit_row_cannot_be_written_is_not_served_and_changes_nothing(
-    app, session, client
+    app, session, client, clock
 ):
-    person = recent_calendar(session, now_utc())
-    made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=now_utc())
+    person = recent_calendar(session, clock.now())
+    made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=clock.now())
     url = feeds.feed_path(made.token)
     assert client.get(url).status_code == 200  # renders: the next fetch takes the lean path
-    long_ago = now_utc() - timedelta(hours=1)
+    long_ago = clock.now() - timedelta(hours=1)
     session.execute(update(Feed).where(Feed.id == made.id).values(last_fetched_utc=long_ago))
     session.commit()
     audited = session.scalar(select(func.count()).select_from(AuditEvent))

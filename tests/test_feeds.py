@@ -19,7 +19,6 @@ import vobject
 from sqlalchemy import func, select, update
 
 from calendar_app.cli import main
-from calendar_app.db import now_utc
 from calendar_app.domain.feed import texts
 from calendar_app.models import (
     AuditEvent,
@@ -391,11 +390,11 @@ def test_alarms_follow_the_persons_reminder_rules(session, now):
 
 
 def test_a_helper_gets_a_feed_at_the_level_granted_and_loses_it_with_the_grant(
-    client, session, now
+    client, session, now, clock
 ):
     world = build_world(session, now)
     helper = actor(session, "helper_time_place")
-    made = feeds.create_feed(session, helper, world.person_id, level="full", now=now_utc())
+    made = feeds.create_feed(session, helper, world.person_id, level="full", now=clock.now())
     url = feeds.feed_path(made.token)
 
     first = client.get(url)
@@ -410,7 +409,7 @@ def test_a_helper_gets_a_feed_at_the_level_granted_and_loses_it_with_the_grant(
     session.commit()
     assert {s.summary for s in read_both(client.get(url).data)} == {"Upptagen"}
 
-    withdraw_helper(session, actor(session, "person"), world.person_id, grant.id, now=now_utc())
+    withdraw_helper(session, actor(session, "person"), world.person_id, grant.id, now=clock.now())
     gone = client.get(url)
     assert gone.status_code == 404
     assert gone.data == client.get("/feed/" + "x" * 43 + ".ics").data
@@ -549,9 +548,9 @@ def test_stopping_a_feed_kills_its_address_at_once_and_a_new_address_replaces_it
 # --- HTTP --------------------------------------------------------------------------------
 
 
-def test_the_feed_answers_with_calendar_type_validators_and_private_caching(client, session):
-    person = recent_calendar(session, now_utc())
-    made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=now_utc())
+def test_the_feed_answers_with_calendar_type_validators_and_private_caching(client, session, clock):
+    person = recent_calendar(session, clock.now())
+    made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=clock.now())
     url = feeds.feed_path(made.token)
 
     response = client.get(url)
@@ -581,9 +580,11 @@ def test_the_feed_answers_with_calendar_type_validators_and_private_caching(clie
     assert client.post(url).status_code in (404, 405)
 
 
-def test_calendar_apps_that_take_gzip_get_the_stored_bytes_with_their_own_etag(client, session):
-    person = recent_calendar(session, now_utc())
-    made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=now_utc())
+def test_calendar_apps_that_take_gzip_get_the_stored_bytes_with_their_own_etag(
+    client, session, clock
+):
+    person = recent_calendar(session, clock.now())
+    made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=clock.now())
     url = feeds.feed_path(made.token)
     plain = client.get(url)
 
@@ -602,14 +603,14 @@ def test_calendar_apps_that_take_gzip_get_the_stored_bytes_with_their_own_etag(c
     assert "Content-Encoding" not in refused.headers and refused.data == plain.data
 
 
-def test_a_change_gives_a_new_etag_and_a_later_last_modified(client, session):
-    person = recent_calendar(session, now_utc())
-    made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=now_utc())
+def test_a_change_gives_a_new_etag_and_a_later_last_modified(client, session, clock):
+    person = recent_calendar(session, clock.now())
+    made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=clock.now())
     url = feeds.feed_path(made.token)
     first = client.get(url)
 
     booking = session.scalars(select(Booking).where(Booking.uid == "b")).one()
-    later = now_utc()
+    later = clock.now()
     do_import(
         session,
         person,
@@ -633,30 +634,31 @@ def test_a_change_gives_a_new_etag_and_a_later_last_modified(client, session):
     assert after_ims.status_code == 200
 
 
-def test_a_change_renders_the_feed_ahead_so_the_next_fetch_finds_it_ready(client, session):
-    person = recent_calendar(session, now_utc())
-    made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=now_utc())
+def test_a_change_renders_the_feed_ahead_so_the_next_fetch_finds_it_ready(client, session, clock):
+    person = recent_calendar(session, clock.now())
+    made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=clock.now())
     client.get(feeds.feed_path(made.token))
     rendered_before = session.scalars(select(FeedRender.rendered_utc)).one()
     session.commit()
 
+    clock.advance(timedelta(minutes=1))
     do_import(
         session,
         person,
         vcalendar(
             event(
                 "c",
-                f":{now_utc() + timedelta(days=30):%Y%m%dT100000Z}",
-                f":{now_utc() + timedelta(days=30):%Y%m%dT110000Z}",
+                f":{clock.now() + timedelta(days=30):%Y%m%dT100000Z}",
+                f":{clock.now() + timedelta(days=30):%Y%m%dT110000Z}",
                 "Ny tid",
             )
         ),
-        now_utc(),
+        clock.now(),
         source="other",
     )
 
     def rendered_ahead() -> bool:
-        live = feeds.find_feed(session, made.token, now=now_utc())
+        live = feeds.find_feed(session, made.token, now=clock.now())
         session.commit()
         return live is not None and live.stored_key == live.render_key
 
@@ -667,10 +669,10 @@ def test_a_change_renders_the_feed_ahead_so_the_next_fetch_finds_it_ready(client
     assert "Ny tid" in {s.summary for s in read_both(fetch.data)}
 
 
-def test_unknown_and_revoked_feeds_get_the_same_plain_404(client, session):
-    person = recent_calendar(session, now_utc())
-    made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=now_utc())
-    feeds.revoke_feed(session, OPERATOR, person.id, made.id, now=now_utc())
+def test_unknown_and_revoked_feeds_get_the_same_plain_404(client, session, clock):
+    person = recent_calendar(session, clock.now())
+    made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=clock.now())
+    feeds.revoke_feed(session, OPERATOR, person.id, made.id, now=clock.now())
 
     revoked = client.get(feeds.feed_path(made.token))
     unknown = client.get(feeds.feed_path("A" * len(made.token)))
@@ -687,10 +689,10 @@ def test_unknown_and_revoked_feeds_get_the_same_plain_404(client, session):
     assert steady(revoked.headers) == steady(unknown.headers)
 
 
-def test_every_fetch_is_audited_and_shown_to_the_person(client, session):
-    person = recent_calendar(session, now_utc())
+def test_every_fetch_is_audited_and_shown_to_the_person(client, session, clock):
+    person = recent_calendar(session, clock.now())
     made = feeds.create_feed(
-        session, OPERATOR, person.id, level="busy", label="Jobbet", now=now_utc()
+        session, OPERATOR, person.id, level="busy", label="Jobbet", now=clock.now()
     )
     url = feeds.feed_path(made.token)
     first = client.get(url, environ_base={"REMOTE_ADDR": "198.51.100.7"})
@@ -775,9 +777,11 @@ def test_the_persons_log_takes_a_feeds_fetches_together_per_feed_and_local_day()
     assert lines[3].actor_unit == "Psykiatrimottagningen"
 
 
-def test_the_feeds_last_fetch_is_kept_to_the_minute_with_every_fetch_audited(client, session):
-    person = recent_calendar(session, now_utc())
-    made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=now_utc())
+def test_the_feeds_last_fetch_is_kept_to_the_minute_with_every_fetch_audited(
+    client, session, clock
+):
+    person = recent_calendar(session, clock.now())
+    made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=clock.now())
     url = feeds.feed_path(made.token)
     session.commit()
 
@@ -793,22 +797,21 @@ def test_the_feeds_last_fetch_is_kept_to_the_minute_with_every_fetch_audited(cli
         session.commit()
         return count or 0
 
-    before = now_utc()
+    before = clock.now()
     assert client.get(url).status_code == 200
     first = last_fetched()
     assert first is not None and first >= before and fetches() == 1
     # Within the minute: audited, the "last fetched" the person sees is not written again.
     assert client.get(url).status_code == 200
     assert last_fetched() == first and fetches() == 2
-    # A minute on (the feed's row set back instead of waiting): written with the audit row.
-    long_ago = first - timedelta(minutes=5)
-    session.execute(update(Feed).where(Feed.id == made.id).values(last_fetched_utc=long_ago))
-    session.commit()
+    # Five minutes on: written with the audit row.
+    clock.advance(timedelta(minutes=5))
     assert client.get(url).status_code == 200
     third = last_fetched()
     assert third is not None and third > first and fetches() == 3
     # Only this feed's row is written: the person's other feed keeps its own (none yet).
-    other = feeds.create_feed(session, OPERATOR, person.id, level="busy", now=now_utc())
+    other = feeds.create_feed(session, OPERATOR, person.id, level="busy", now=clock.now())
+    long_ago = clock.now() - timedelta(minutes=5)
     session.execute(update(Feed).where(Feed.id == made.id).values(last_fetched_utc=long_ago))
     session.commit()
     assert client.get(url).status_code == 200
@@ -823,10 +826,10 @@ class TestMisses:
         return {"RATELIMIT_FEED_MISSES": "3 per minute"}
 
     def test_an_address_that_keeps_guessing_is_slowed_down_but_its_live_feeds_are_not(
-        self, client, session
+        self, client, session, clock
     ):
-        person = recent_calendar(session, now_utc())
-        made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=now_utc())
+        person = recent_calendar(session, clock.now())
+        made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=clock.now())
         url = feeds.feed_path(made.token)
         guesser = {"REMOTE_ADDR": "203.0.113.5"}
         for _ in range(5):  # fetches that find their feed count for nothing
@@ -842,15 +845,15 @@ class TestMisses:
         assert client.get(f"/feed/{'y' * 43}.ics", environ_base=other).status_code == 404
 
 
-def test_feed_tokens_never_reach_the_access_log(app, session, caplog):
+def test_feed_tokens_never_reach_the_access_log(app, session, caplog, clock):
     import logging
     import threading
 
     import requests
     from werkzeug.serving import make_server
 
-    person = recent_calendar(session, now_utc())
-    made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=now_utc())
+    person = recent_calendar(session, clock.now())
+    made = feeds.create_feed(session, OPERATOR, person.id, level="full", now=clock.now())
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -916,7 +919,9 @@ def test_add_to_calendar_downloads_one_visit_with_the_uid_it_has_in_the_feed(cli
     assert [s.summary for s in read_both(busy.data)] == [texts("sv")["busy"]]
 
 
-def test_each_demo_run_prints_a_new_feed_url_that_reads_right_in_both_parsers(app, client, session):
+def test_each_demo_run_prints_a_new_feed_url_that_reads_right_in_both_parsers(
+    app, client, session, clock
+):
     runner = app.test_cli_runner()
     first = runner.invoke(main, ["demo"])
     second = runner.invoke(main, ["demo"])
@@ -931,7 +936,7 @@ def test_each_demo_run_prints_a_new_feed_url_that_reads_right_in_both_parsers(ap
     seen = read_both(body)
     from calendar_app.demo import clock_change_sundays
 
-    today = now_utc().astimezone(ZoneInfo("Europe/Stockholm")).date()
+    today = clock.now().astimezone(ZoneInfo("Europe/Stockholm")).date()
     spring, autumn = clock_change_sundays(today - timedelta(days=today.weekday()))
     weekend = {s.start: s for s in seen if s.summary == "Helgbesök, boendestöd"}
     # 10.00 in Sweden: 08.00 UTC in summer time, 09.00 in winter time.

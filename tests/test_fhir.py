@@ -609,27 +609,21 @@ def test_the_booking_page_shows_the_practitioners_photo_from_our_own_site(
     assert client.get(f"/photos/{'0' * 64}.jpg").status_code == 404
 
 
-def test_the_scheduler_keeps_a_fhir_source_current_on_its_own(app, session, server):
+def test_the_scheduler_keeps_a_fhir_source_current_on_its_own(app, session, server, clock):
     """A real APScheduler runs the sync job every second; the server changes underneath."""
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    from calendar_app.db import now_utc
     from calendar_app.scheduler import jobs
     from tests.helpers import add_person
 
-    real_now = now_utc()
-    person = add_person(session, real_now)
-    first_day = (real_now + timedelta(days=7)).replace(hour=9, minute=0, second=0, microsecond=0)
+    now = clock.now()
+    person = add_person(session, now)
+    first_day = (now + timedelta(days=7)).replace(hour=9, minute=0, second=0, microsecond=0)
     visits(server, first_day, 4)
-    add_fhir_source(app, session, person.id, server, real_now)
+    add_fhir_source(app, session, person.id, server, now)
     app.config["SYNC_SECONDS"] = 1
     app.config["SCHEDULER_REPLAN_MINUTES"] = 0
-    offset = {"minutes": 0}
-    scheduler = jobs.build(
-        app,
-        BackgroundScheduler(timezone="UTC"),
-        lambda: now_utc() + timedelta(minutes=offset["minutes"]),
-    )
+    scheduler = jobs.build(app, BackgroundScheduler(timezone="UTC"))  # on the app's clock
     scheduler.start()
     try:
         wait_for(lambda: len(stored(session, person.id)) == 4)
@@ -639,7 +633,7 @@ def test_the_scheduler_keeps_a_fhir_source_current_on_its_own(app, session, serv
             end=(moved + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         )
         server.appointments["v1"]["status"] = "cancelled"
-        offset["minutes"] = 10  # the poll interval has passed
+        clock.advance(timedelta(minutes=10))  # the poll interval has passed
 
         def current() -> bool:
             rows = stored(session, person.id)

@@ -30,7 +30,6 @@ from schemathesis.checks import (
 from schemathesis.core.failures import FailureGroup
 from schemathesis.schemas import APIOperation, BaseSchema
 
-from calendar_app.db import now_utc
 from calendar_app.services import tokens
 from tests.world import World, build_world, log_in
 
@@ -64,7 +63,7 @@ def api_token(app: Flask, world: World) -> dict[str, str]:
                 provider_id=world.unit_a,
                 scopes=list(tokens.SCOPES),
                 created_by="test",
-                now=now_utc(),
+                now=app.extensions["clock"].now(),
             )
         finally:
             session.close()

@@ -30,7 +30,6 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import URL
 
 from calendar_app import create_app, logs
-from calendar_app.db import now_utc
 from calendar_app.demo import PERSONNUMMER
 from calendar_app.metrics import code_schema
 from calendar_app.migrations import alembic_config, upgrade
@@ -45,7 +44,7 @@ from calendar_app.models import (
 )
 from calendar_app.services import feeds, tokens
 from calendar_app.services.access import Actor
-from tests.conftest import ROOT
+from tests.conftest import NOW, ROOT
 from tests.oidc_broker import free_port
 from tests.world import World, build_world, log_in
 
@@ -301,12 +300,12 @@ def test_create_app_keeps_todays_text_logs_unless_asked(tmp_path):
 
 
 def test_no_personnummer_phone_or_token_reaches_a_log_line_through_a_live_server(
-    app, session, live_server, json_lines
+    app, session, live_server, json_lines, clock
 ):
     """Real requests through werkzeug's server (whose access lines quote the path): a feed
     fetch, a login with a personnummer, a push API call, personal data in a query."""
     person = session.scalars(select(Person).where(Person.personnummer == PERSONNUMMER)).one()
-    feed = feeds.create_feed(session, Actor.operator(), person.id, level="full", now=now_utc())
+    feed = feeds.create_feed(session, Actor.operator(), person.id, level="full", now=clock.now())
     unit = session.scalars(select(Provider).where(Provider.kind == ProviderKind.REGION)).first()
     assert unit is not None
     api = tokens.create_token(
@@ -315,7 +314,7 @@ def test_no_personnummer_phone_or_token_reaches_a_log_line_through_a_live_server
         provider_id=unit.id,
         scopes=["bookings:push"],
         created_by="test",
-        now=now_utc(),
+        now=clock.now(),
     )
     dashed = f"{PERSONNUMMER[:8]}-{PERSONNUMMER[8:]}"
     with httpx.Client(base_url=live_server, timeout=30) as http:
@@ -328,7 +327,7 @@ def test_no_personnummer_phone_or_token_reaches_a_log_line_through_a_live_server
             data={"csrf_token": csrf.group(1), "username": dashed, "password": "fel"},
         )
         assert refused.status_code == 401
-        start = (now_utc() + timedelta(days=3)).replace(microsecond=0)
+        start = (clock.now() + timedelta(days=3)).replace(microsecond=0)
         pushed = http.put(
             f"/api/v1/push/bookings/{PERSONNUMMER}",
             json={
@@ -384,7 +383,7 @@ def test_metrics_count_requests_by_route_and_status_never_by_path(client, sessio
 
 
 def _reminder(world: World, state: ReminderState, send_in: timedelta) -> Reminder:
-    now = now_utc()
+    now = NOW
     return Reminder(
         person_id=world.person_id,
         booking_id=world.booking_a,
@@ -447,7 +446,7 @@ def test_metrics_reflect_reminder_states_and_the_due_queue_from_the_rows(client,
 
 
 def _source(session, world: World, unit: int, name: str, adapter: str, **state) -> None:
-    now = now_utc()
+    now = NOW
     session.add(
         Source(
             provider_id=unit,
@@ -462,7 +461,7 @@ def _source(session, world: World, unit: int, name: str, adapter: str, **state) 
 
 
 def _sources(session, world: World) -> None:
-    now = now_utc()
+    now = NOW
     hours = timedelta(hours=1)
     _source(session, world, world.unit_a, "a1", "ics_url", state=SourceState.OK,
             last_success_utc=now - 0.2 * hours)  # fmt: skip

@@ -17,7 +17,6 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from calendar_app.db import now_utc
 from calendar_app.domain.personnummer import luhn_ok
 from calendar_app.models import (
     AuditEvent,
@@ -33,6 +32,7 @@ from calendar_app.models import (
 )
 from calendar_app.services import reminders, tokens
 from calendar_app.services.erasure import delete_person
+from tests.conftest import NOW
 from tests.helpers import PNR_BO
 from tests.world import World, build_world, log_in
 
@@ -43,9 +43,9 @@ SNAPSHOT_TABLES = (Booking, Reminder, Source, CareRelationship, ImportRun, Perso
 
 
 def _local(days: int, hour: int, minute: int = 0) -> datetime:
-    """A time ``days`` from today at hour:minute, Stockholm time (times are relative to the
-    real clock: the API takes its own ``now``)."""
-    day = now_utc().astimezone(STOCKHOLM).date() + timedelta(days=days)
+    """A time ``days`` from the app's today at hour:minute, Stockholm time (the API takes
+    its ``now`` from the app's clock, which stands at NOW)."""
+    day = NOW.astimezone(STOCKHOLM).date() + timedelta(days=days)
     return datetime.combine(day, time(hour, minute), STOCKHOLM)
 
 
@@ -71,6 +71,7 @@ class Ctx:
     world: World
     pnr: str
     headers: dict[str, str]  # unit A, bookings:push
+    now: datetime
 
     def token(self, unit: int | None = None, *scopes: str, revoke: bool = False) -> dict[str, str]:
         made = tokens.create_token(
@@ -79,10 +80,10 @@ class Ctx:
             provider_id=unit or self.world.unit_a,
             scopes=list(scopes or ("bookings:push",)),
             created_by="test",
-            now=now_utc(),
+            now=self.now,
         )
         if revoke:
-            tokens.revoke_token(self.session, made.id, now=now_utc())
+            tokens.revoke_token(self.session, made.id, now=self.now)
         return {"Authorization": f"Bearer {made.secret}"}
 
     def put(self, external_id: str, headers: dict[str, str] | None = None, **fields: Any):
@@ -117,7 +118,7 @@ ABSENT = object()
 def ctx(client, session, now) -> Ctx:
     world = build_world(session, now)
     session.get(Person, world.person_id).phone_e164 = PHONE
-    reminders.replan(session, world.person_id, now=now_utc())
+    reminders.replan(session, world.person_id, now=now)
     session.commit()
     made = tokens.create_token(
         session,
@@ -125,10 +126,10 @@ def ctx(client, session, now) -> Ctx:
         provider_id=world.unit_a,
         scopes=["bookings:push"],
         created_by="test",
-        now=now_utc(),
+        now=now,
     )
     headers = {"Authorization": f"Bearer {made.secret}"}
-    return Ctx(client, session, world, world.pnr, headers)
+    return Ctx(client, session, world, world.pnr, headers, now)
 
 
 def snapshot(session: Session) -> dict[str, list[tuple[Any, ...]]]:
@@ -398,7 +399,7 @@ def test_another_unit_has_its_own_ids_and_never_touches_these(ctx):
 
 def test_an_erased_persons_pushed_bookings_are_gone(ctx):
     ctx.put("BS-417")
-    delete_person(ctx.session, ctx.world.person_id, now=now_utc())
+    delete_person(ctx.session, ctx.world.person_id, now=ctx.now)
 
     assert ctx.get("BS-417").status_code == 404
     refused = ctx.put("BS-417")
@@ -529,7 +530,7 @@ def _body(**fields: Any) -> Callable[[Ctx], Any]:
 
 
 def _erase_bo(c: Ctx) -> None:
-    delete_person(c.session, c.world.other_person_id, now=now_utc())
+    delete_person(c.session, c.world.other_person_id, now=c.now)
 
 
 REFUSALS = {

@@ -7,7 +7,6 @@ import pytest
 import recurring_ical_events
 from sqlalchemy import func, select
 
-from calendar_app.db import now_utc
 from calendar_app.domain.errors import DomainError
 from calendar_app.models import AuditEvent, Booking, Person
 from calendar_app.services import accounts
@@ -60,7 +59,7 @@ def test_deleting_says_what_is_kept_and_asks_for_confirmation(client, session, n
 
 
 def test_deleting_removes_the_calendar_ends_every_session_and_keeps_the_audit_log(
-    app, client, session, now
+    app, client, session, now, clock
 ):
     world = build_world(session, now)
     caregiver = app.test_client()
@@ -89,7 +88,7 @@ def test_deleting_removes_the_calendar_ends_every_session_and_keeps_the_audit_lo
     assert (person.name, person.phone_e164, remaining) == ("Raderad person", None, 0)
     assert audit_after[: len(audit_before)] == audit_before
     with pytest.raises(DomainError, match="login.failed"):
-        accounts.log_in(session, "person", PASSWORD, now=now_utc())
+        accounts.log_in(session, "person", PASSWORD, now=clock.now())
 
 
 def test_a_person_registered_again_after_deleting_starts_empty(client, session, now):

@@ -2,7 +2,10 @@
 processes on one database, as a county runs them. Bookings made at once through both web
 servers never double-book; every due reminder leaves once through the real Twilio client;
 no source is read by two schedulers at once; a stopped process finishes what it has in hand
-and gives back the rest at once, not after a lease."""
+and gives back the rest at once, not after a lease.
+
+The processes run on the system clock (moved by libfaketime in one CI run, theirs with the
+test's), so these tests build their world at the system clock's now."""
 
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ import pytest
 from sqlalchemy import func, select
 from werkzeug.wrappers import Request, Response
 
-from calendar_app.db import now_utc
+from calendar_app.clock import SystemClock
 from calendar_app.models import Booking, BookingOrigin, Person, Reminder, ReminderState, Source
 from calendar_app.services import sources, sync
 from calendar_app.services.access import Actor
@@ -215,7 +218,7 @@ def _log_in(client: httpx.Client, origin: str, username: str) -> None:
 
 
 def _sources(app, session, person_id: int, feeds: FeedServer, count: int, delay: float) -> list:
-    now = now_utc()
+    now = SystemClock().now()
     added = []
     for n in range(count):
         at = now + timedelta(days=3, hours=n)
@@ -251,7 +254,7 @@ def _due_and_unsent(session) -> int:
     count = session.scalar(
         select(func.count())
         .select_from(Reminder)
-        .where(Reminder.state.in_(WAITING), Reminder.send_at_utc <= now_utc())
+        .where(Reminder.state.in_(WAITING), Reminder.send_at_utc <= SystemClock().now())
     )
     session.commit()
     return int(count)
@@ -273,7 +276,7 @@ def _read_sources(session, ids: list[int]) -> int:
 def test_two_web_servers_and_two_schedulers_together_lose_and_double_nothing(
     app, session, url, twilio, feeds, tmp_path
 ):
-    world = build_world(session, now_utc())
+    world = build_world(session, SystemClock().now())
     person = session.get(Person, world.person_id)
     person.phone_e164 = "+46709876543"
     session.commit()
@@ -293,7 +296,9 @@ def test_two_web_servers_and_two_schedulers_together_lose_and_double_nothing(
             _log_in(client, origin_a, "caregiver")
             cookies = client.cookies
         # Six slots, each wanted by four requests at once, two through each server.
-        start = now_utc().astimezone(ZONE).replace(second=0, microsecond=0) + timedelta(hours=3)
+        start = SystemClock().now().astimezone(ZONE).replace(second=0, microsecond=0) + timedelta(
+            hours=3
+        )
         slots = [start + timedelta(hours=h) for h in range(6)]
         attempts = [(slot, origin) for slot in slots for origin in (origin_a, origin_b) * 2]
         barrier = threading.Barrier(len(attempts))
@@ -352,7 +357,9 @@ def test_two_web_servers_and_two_schedulers_together_lose_and_double_nothing(
     # row points at one of them, no row is left waiting, and each visit is in exactly one
     # message to each recipient (a day's reminders to one number go as one message).
     rows = session.execute(
-        select(Reminder.state, Reminder.message_sid).where(Reminder.send_at_utc <= now_utc())
+        select(Reminder.state, Reminder.message_sid).where(
+            Reminder.send_at_utc <= SystemClock().now()
+        )
     ).all()
     session.commit()
     gateway_sids = [sid for _to, _body, sid in twilio.sent]
@@ -373,7 +380,7 @@ def test_a_stopped_scheduler_finishes_what_it_holds_and_gives_the_rest_back_at_o
     app, session, url, twilio, feeds, tmp_path
 ):
     people = 20
-    people_with_a_visit_soon(session, people, "+4670222")
+    people_with_a_visit_soon(session, people, "+4670222", SystemClock().now())
     owner = session.scalars(select(Person.id)).first()
     source_ids = _sources(app, session, owner, feeds, count=6, delay=1.0)
     twilio.delay = 0.5  # slow messages: the stop comes while the batch is being sent

@@ -1,5 +1,8 @@
 """The scheduler: real `calendar-app scheduler` processes share the outbox; each reminder
-is sent once, and one a dead scheduler had claimed is sent after its lease."""
+is sent once, and one a dead scheduler had claimed is sent after its lease.
+
+The processes run on the system clock (moved by libfaketime in one CI run, theirs with
+the test's), so these tests build their world at the system clock's now."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from calendar_app.db import now_utc
+from calendar_app.clock import SystemClock
 from calendar_app.models import Reminder, ReminderState
 from calendar_app.services.dispatch import claim_due
 from tests.helpers import people_with_a_visit_soon
@@ -25,7 +28,7 @@ PEOPLE = 25
 
 def _people_with_a_visit_soon(session) -> None:
     """25 people, each with a visit in two hours: its reminder is due at once."""
-    people_with_a_visit_soon(session, PEOPLE, "+4670111")
+    people_with_a_visit_soon(session, PEOPLE, "+4670111", SystemClock().now())
 
 
 def _scheduler(url: str, log: Path, **settings: str) -> subprocess.Popen:
@@ -105,7 +108,7 @@ def test_a_reminder_claimed_by_a_scheduler_that_died_is_sent_after_the_lease(
     _people_with_a_visit_soon(session)
     with app.extensions["session_factory"]() as dead:
         # A scheduler claims with a 3-second lease, and dies before sending anything.
-        claimed = claim_due(dead, now=now_utc(), lease=timedelta(seconds=3))
+        claimed = claim_due(dead, now=SystemClock().now(), lease=timedelta(seconds=3))
     assert len(claimed) == PEOPLE
 
     log = tmp_path / "restarted.log"

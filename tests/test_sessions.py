@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from calendar_app import create_app
+from calendar_app.clock import SystemClock
 from calendar_app.config import ConfigError
-from calendar_app.db import now_utc
 from calendar_app.domain.errors import DomainError
 from calendar_app.models import LoginFailure, UserSession
 from calendar_app.services import accounts
@@ -89,10 +89,10 @@ def _age_sessions(session, **columns):
     session.commit()
 
 
-def test_a_session_unused_for_the_idle_limit_ends_with_a_message(client, session, now):
+def test_a_session_unused_for_the_idle_limit_ends_with_a_message(client, session, now, clock):
     world = build_world(session, now)
     log_in(client, "person")
-    long_ago = now_utc() - timedelta(minutes=31)
+    long_ago = clock.now() - timedelta(minutes=31)
     _age_sessions(session, last_seen_utc=long_ago, created_utc=long_ago)
 
     page = client.get(f"/people/{world.person_id}/week", follow_redirects=True)
@@ -104,10 +104,10 @@ def test_a_session_unused_for_the_idle_limit_ends_with_a_message(client, session
     assert ended is not None
 
 
-def test_a_session_past_its_lifetime_ends_however_busy_it_is(client, session, now):
+def test_a_session_past_its_lifetime_ends_however_busy_it_is(client, session, now, clock):
     world = build_world(session, now)
     log_in(client, "person")
-    _age_sessions(session, expires_utc=now_utc() - timedelta(seconds=1))
+    _age_sessions(session, expires_utc=clock.now() - timedelta(seconds=1))
 
     page = client.get(f"/people/{world.person_id}/week", follow_redirects=True)
 
@@ -163,12 +163,15 @@ def test_the_session_cookie_is_http_only_and_same_site(client, session, now):
     response = _post_login(client, "person", PASSWORD)
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
-    # The browser keeps it no longer than the server-side session lives (12 hours).
+    # The browser keeps it no longer than the server-side session lives (12 hours). Expires
+    # is read by the browser against its own clock, so Flask writes it by the system clock.
     expires = parsedate_to_datetime(re.search(r"Expires=([^;]+)", cookie).group(1))
-    assert timedelta(hours=11) < expires - now_utc() <= timedelta(hours=12)
+    assert timedelta(hours=11) < expires - SystemClock().now() <= timedelta(hours=12)
 
 
-def test_behind_https_the_cookie_is_secure_and_host_bound(database_url, tmp_path, session, now):
+def test_behind_https_the_cookie_is_secure_and_host_bound(
+    database_url, tmp_path, session, now, clock
+):
     build_world(session, now)
     url = isolated_url(database_url, tmp_path)
     app = create_app(
@@ -176,7 +179,8 @@ def test_behind_https_the_cookie_is_secure_and_host_bound(database_url, tmp_path
             "DATABASE_URL": url.render_as_string(hide_password=False),
             "WTF_CSRF_ENABLED": False,
             "PUBLIC_BASE_URL": "https://kalender.example.se/",
-        }
+        },
+        clock=clock,
     )
     client = app.test_client()
     response = client.post(

@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from calendar_app.db import now_utc
 from calendar_app.domain.clashes import Preferences, Visit, WeeklyWindow
 from calendar_app.domain.suggestions import suggest
 from tests.world import build_world, log_in
@@ -166,8 +165,8 @@ def test_bad_suggestion_requests_get_clear_codes(client, world, body, code):
     assert response.status_code == 400 and response.json["error"]["code"] == code
 
 
-def test_no_suggestion_lies_in_the_past(client, world):
-    now = now_utc()  # the service's own clock
+def test_no_suggestion_lies_in_the_past(client, world, clock):
+    now = clock.now()  # the service's own clock
     log_in(client, "caregiver")
     found = client.post(
         f"/api/v1/people/{world.person_id}/visits/suggest",
@@ -198,15 +197,15 @@ def test_a_phone_call_is_no_journey_to_share():
 
 
 def test_in_the_demo_the_caregiver_is_warned_then_books_a_suggestion_that_explains_itself(
-    client, session
+    client, session, clock
 ):
     from calendar_app.demo import LOGINS, load_demo
     from calendar_app.models import Person
 
-    load_demo(session, now=now_utc())
+    load_demo(session, now=clock.now())
     person = session.scalars(select(Person)).one()
     session.commit()
-    today = now_utc().astimezone(SE).date()
+    today = clock.now().astimezone(SE).date()
     next_monday = today - timedelta(days=today.weekday()) + timedelta(days=7)
     client.post("/login", data={"username": "karin", "password": LOGINS["karin"][0]})
     path = f"/people/{person.id}/book"

@@ -3,6 +3,8 @@ calendar current on its own."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
@@ -103,7 +105,7 @@ def test_a_password_can_come_from_the_configuration(cli, session, feeds, now):
     assert '"password_from": "VXO"' in source.settings
 
 
-def test_the_scheduler_keeps_the_calendar_current_on_its_own(app, session, feeds, now):
+def test_the_scheduler_keeps_the_calendar_current_on_its_own(app, session, feeds, now, clock):
     """A real APScheduler runs the sync job every second; the feed changes underneath."""
     person = add_person(session, now)
     url = feeds.set("/live.ics", ONE)
@@ -124,21 +126,12 @@ def test_the_scheduler_keeps_the_calendar_current_on_its_own(app, session, feeds
         session.commit()
         return found
 
-    clock_offset = {"minutes": 0}
-
-    def clock():
-        from datetime import timedelta
-
-        from calendar_app.db import now_utc
-
-        return now_utc() + timedelta(minutes=clock_offset["minutes"])
-
-    scheduler = jobs.build(app, BackgroundScheduler(timezone="UTC"), clock)
+    scheduler = jobs.build(app, BackgroundScheduler(timezone="UTC"))  # on the app's clock
     scheduler.start()
     try:
         wait_for(lambda: starts() == [9])
         feeds.set("/live.ics", MOVED)
-        clock_offset["minutes"] = 10  # the poll interval has passed
+        clock.advance(timedelta(minutes=10))  # the poll interval has passed
         wait_for(lambda: starts() == [13])
     finally:
         scheduler.shutdown(wait=True)

@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import func, select
 
 from calendar_app.cli import main
-from calendar_app.db import now_utc
 from calendar_app.models import ApiToken, AuditEvent, Booking
 from calendar_app.services import tokens
 from calendar_app.web.admin import SCOPE_LABELS
 from calendar_app.web.api import TOKEN_SCOPES
+from tests.conftest import NOW
 from tests.world import build_world, log_in
 
 SECRET = re.compile(r"pk_[A-Za-z0-9_-]{40,}")
@@ -31,7 +31,7 @@ def _make(session, world, *scopes: str, name: str = "Journalsystemet") -> str:
         provider_id=world.unit_a,
         scopes=list(scopes),
         created_by="test",
-        now=now_utc(),
+        now=NOW,
     )
     return made.secret
 

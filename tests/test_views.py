@@ -103,11 +103,10 @@ def test_an_empty_day_says_so(client, session, now):
     assert "Inga besök den här dagen." in page
 
 
-def test_my_overview_lists_the_coming_visits_and_whom_to_contact_on_one_page(client, session):
-    from calendar_app.db import now_utc
+def test_my_overview_lists_the_coming_visits_and_whom_to_contact_on_one_page(client, session, now):
     from calendar_app.demo import load_demo
 
-    load_demo(session, now=now_utc())
+    load_demo(session, now=now)
     session.commit()
     log_in_demo(client, "alva")
     person_id = session.scalars(select(Person.id)).one()
@@ -136,11 +135,9 @@ def test_my_overview_lists_the_coming_visits_and_whom_to_contact_on_one_page(cli
 
 
 def test_the_overview_and_its_pdf_say_how_each_visit_happens(client, session, now):
-    from calendar_app.db import now_utc
-
     world = build_world(session, now)
-    start = (now_utc() + timedelta(days=3)).replace(hour=9, minute=0, second=0, microsecond=0)
-    _add_video_visit_with_interpreter(session, world.person_id, start, now_utc())
+    start = (now + timedelta(days=3)).replace(hour=9, minute=0, second=0, microsecond=0)
+    _add_video_visit_with_interpreter(session, world.person_id, start, now)
     log_in(client, "person")
 
     page = client.get(f"/people/{world.person_id}/overview").get_data(as_text=True)

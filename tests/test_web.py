@@ -9,20 +9,19 @@ import pytest
 from sqlalchemy import func, select
 
 from calendar_app import create_app
-from calendar_app.db import now_utc
 from calendar_app.demo import LOGINS, load_demo
 from calendar_app.models import Booking, Person, User
 from calendar_app.services.accounts import end_all_sessions
-from tests.conftest import ICS
+from tests.conftest import ICS, NOW
 from tests.helpers import do_import, event, vcalendar
 
 SE = ZoneInfo("Europe/Stockholm")
 
 
 @pytest.fixture
-def demo(session):
+def demo(session, clock):
     """The demo, placed around the real current week (as `make run` does)."""
-    load_demo(session, now=now_utc())
+    load_demo(session, now=clock.now())
     person = session.scalars(select(Person)).one()
     session.commit()  # end the read: the requests under test write from other connections
     return person
@@ -34,7 +33,7 @@ def login(client, username):
 
 
 def this_week():
-    today = now_utc().astimezone(SE).date()
+    today = NOW.astimezone(SE).date()
     monday = today - timedelta(days=today.weekday())
     return monday, monday + timedelta(days=7)
 
@@ -130,9 +129,9 @@ def test_dates_and_times_read_the_english_way_in_english_and_the_swedish_way_in_
 
 
 def test_the_booking_page_shows_the_no_show_fee_and_cancellation_terms_the_source_sends(
-    client, demo, session
+    client, demo, session, clock
 ):
-    at = now_utc().replace(microsecond=0) + timedelta(days=9)
+    at = clock.now().replace(microsecond=0) + timedelta(days=9)
     end = at + timedelta(minutes=45)
     times = (f":{at:%Y%m%dT%H%M%SZ}", f":{end:%Y%m%dT%H%M%SZ}")
     data = vcalendar(
@@ -145,7 +144,7 @@ def test_the_booking_page_shows_the_no_show_fee_and_cancellation_terms_the_sourc
         ),
         event("terms-2", *times, "Fotvård"),
     )
-    do_import(session, demo, data, now_utc(), provider="Folktandvården Växjö", source="terms")
+    do_import(session, demo, data, clock.now(), provider="Folktandvården Växjö", source="terms")
     with_terms = session.scalars(select(Booking).where(Booking.uid == "terms-1")).one()
     without = session.scalars(select(Booking).where(Booking.uid == "terms-2")).one()
     assert with_terms.no_show_fee and with_terms.cancellation_terms and not without.no_show_fee
@@ -208,12 +207,12 @@ def test_logout_ends_the_session_on_the_server(client, demo, app):
     assert client.get("/").status_code == 302
 
 
-def test_a_session_ended_from_the_server_stops_working_at_once(client, demo, session):
+def test_a_session_ended_from_the_server_stops_working_at_once(client, demo, session, clock):
     login(client, "alva")
     assert client.get("/").status_code == 302  # to the week
     user = session.scalars(select(User).where(User.username == "alva")).one()
     session.commit()
-    assert end_all_sessions(session, user.id, now=now_utc()) == 1
+    assert end_all_sessions(session, user.id, now=clock.now()) == 1
     response = client.get(f"/people/{demo.id}/week")
     assert response.status_code == 302 and response.location.startswith("/login")
 

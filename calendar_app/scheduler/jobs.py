@@ -15,7 +15,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from flask import Flask
 from sqlalchemy import select
 
-from calendar_app.db import now_utc
+from calendar_app.clock import Clock, SystemClock
 from calendar_app.models import Person
 from calendar_app.services.dispatch import DispatchSettings, dispatch_due
 from calendar_app.services.reminders import replan
@@ -32,8 +32,9 @@ def stopping(app: Flask) -> threading.Event:
     return app.extensions.setdefault("scheduler_stopping", threading.Event())
 
 
-def send_due_reminders(app: Flask, clock: Callable[[], datetime] = now_utc) -> int:
+def send_due_reminders(app: Flask, clock: Callable[[], datetime] | None = None) -> int:
     """Send every reminder that is due (the dispatch job)."""
+    clock = clock or app_clock(app)
     sender: SmsSender = app.extensions["sms_sender"]
     return dispatch_due(
         app.extensions["session_factory"],
@@ -45,8 +46,9 @@ def send_due_reminders(app: Flask, clock: Callable[[], datetime] = now_utc) -> i
     )
 
 
-def extend_reminder_horizon(app: Flask, clock: Callable[[], datetime] = now_utc) -> int:
+def extend_reminder_horizon(app: Flask, clock: Callable[[], datetime] | None = None) -> int:
     """Re-plan every person's reminders, so the rolling horizon moves on (hourly job)."""
+    clock = clock or app_clock(app)
     factory = app.extensions["session_factory"]
     with factory() as session:
         people = list(session.scalars(select(Person.id).where(Person.deleted_utc.is_(None))))
@@ -63,8 +65,9 @@ def extend_reminder_horizon(app: Flask, clock: Callable[[], datetime] = now_utc)
     return len(people)
 
 
-def sync_due_sources(app: Flask, clock: Callable[[], datetime] = now_utc) -> int:
+def sync_due_sources(app: Flask, clock: Callable[[], datetime] | None = None) -> int:
     """Read every source that is due (the sync job); failures are recorded per source."""
+    clock = clock or app_clock(app)
     from calendar_app.services import sync
 
     worker = app.extensions.setdefault("sync_worker", sync.worker_name())
@@ -78,8 +81,23 @@ def sync_due_sources(app: Flask, clock: Callable[[], datetime] = now_utc) -> int
     return len(outcomes)
 
 
-def build(app: Flask, scheduler: BaseScheduler, clock: Callable[[], datetime]) -> BaseScheduler:
-    """Add the jobs: each at most one instance at a time, missed runs coalesced."""
+def app_clock(app: Flask) -> Callable[[], datetime]:
+    """The app's one clock, as the function the jobs call for "now"."""
+    clock: Clock = app.extensions["clock"]
+    return clock.now
+
+
+def build(
+    app: Flask, scheduler: BaseScheduler, clock: Callable[[], datetime] | None = None
+) -> BaseScheduler:
+    """Add the jobs: each at most one instance at a time, missed runs coalesced.
+
+    The jobs take "now" from ``clock`` (the app's clock unless given). APScheduler itself
+    wakes them on the machine's clock, which is the only clock it has: so the first run of
+    each, due at once, is timed by the system clock, not by the app's.
+    """
+    clock = clock or app_clock(app)
+    first_run = SystemClock().now()
     common = {"max_instances": 1, "coalesce": True, "replace_existing": True}
     scheduler.add_job(
         send_due_reminders,
@@ -87,7 +105,7 @@ def build(app: Flask, scheduler: BaseScheduler, clock: Callable[[], datetime]) -
         seconds=app.config["SCHEDULER_DISPATCH_SECONDS"],
         args=(app, clock),
         id="send_due_reminders",
-        next_run_time=clock(),
+        next_run_time=first_run,
         **common,
     )
     scheduler.add_job(
@@ -96,7 +114,7 @@ def build(app: Flask, scheduler: BaseScheduler, clock: Callable[[], datetime]) -
         seconds=app.config["SYNC_SECONDS"],
         args=(app, clock),
         id="sync_due_sources",
-        next_run_time=clock(),
+        next_run_time=first_run,
         **common,
     )
     if app.config["SCHEDULER_REPLAN_MINUTES"]:
@@ -106,13 +124,13 @@ def build(app: Flask, scheduler: BaseScheduler, clock: Callable[[], datetime]) -
             minutes=app.config["SCHEDULER_REPLAN_MINUTES"],
             args=(app, clock),
             id="extend_reminder_horizon",
-            next_run_time=clock(),
+            next_run_time=first_run,
             **common,
         )
     return scheduler
 
 
-def run_foreground(app: Flask, clock: Callable[[], datetime] = now_utc) -> None:
+def run_foreground(app: Flask, clock: Callable[[], datetime] | None = None) -> None:
     """``calendar-app scheduler``: run the jobs until SIGTERM or SIGINT, then stop well.
 
     Stopping finishes the message or source read in hand, gives back every claim not yet
@@ -153,7 +171,7 @@ def run_foreground(app: Flask, clock: Callable[[], datetime] = now_utc) -> None:
     log.info("scheduler stopped; %d source claims given back", released)
 
 
-def start_embedded(app: Flask, clock: Callable[[], datetime] = now_utc) -> BaseScheduler | None:
+def start_embedded(app: Flask, clock: Callable[[], datetime] | None = None) -> BaseScheduler | None:
     """Start the jobs in a background thread of this web process, once; never in gunicorn
     (its workers are many; run ``calendar-app scheduler`` beside them instead)."""
     if "gunicorn" in sys.modules:

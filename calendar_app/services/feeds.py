@@ -27,7 +27,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import String
 
-from calendar_app.db import from_sqlite_instant, now_utc, session_scope, sqlite_instant
+from calendar_app.clock import Clock
+from calendar_app.db import from_sqlite_instant, session_scope, sqlite_instant
 from calendar_app.domain import feed as feed_format
 from calendar_app.domain.errors import DomainError
 from calendar_app.models import (
@@ -824,7 +825,7 @@ def _render_and_store(session: Session, feed_id: int, *, now: datetime) -> Rende
 # --- Rendering again when a calendar changes ---------------------------------------------
 
 
-def keep_feeds_current(factory: sessionmaker[Session]) -> AheadRenderer:
+def keep_feeds_current(factory: sessionmaker[Session], clock: Clock) -> AheadRenderer:
     """Render the feeds of people whose calendars a commit changed, soon after it.
 
     The rendering runs on a thread of its own, so whoever made the change (a caregiver
@@ -832,7 +833,7 @@ def keep_feeds_current(factory: sessionmaker[Session]) -> AheadRenderer:
     ready. A fetch that comes first, or a render that fails, is no harm: the fetch renders
     whatever is not current.
     """
-    renderer = AheadRenderer(factory)
+    renderer = AheadRenderer(factory, clock)
 
     @event.listens_for(factory, "after_commit")
     def _after_commit(session: Session) -> None:
@@ -854,8 +855,9 @@ class AheadRenderer:
 
     IDLE_SECONDS = 5.0
 
-    def __init__(self, factory: sessionmaker[Session]) -> None:
+    def __init__(self, factory: sessionmaker[Session], clock: Clock) -> None:
         self.factory = factory
+        self.clock = clock
         self.lock = threading.Lock()
         self.waiting: list[int] = []
         self.wake = threading.Condition(self.lock)
@@ -894,10 +896,10 @@ class AheadRenderer:
                     self.running = False
                     return
                 person_id = self.waiting.pop(0)
-            refresh_feeds(self.factory, [person_id])
+            refresh_feeds(self.factory, [person_id], now=self.clock.now())
 
 
-def refresh_feeds(factory: sessionmaker[Session], people: Iterable[int]) -> None:
+def refresh_feeds(factory: sessionmaker[Session], people: Iterable[int], *, now: datetime) -> None:
     """Render and store every live feed of these people (one transaction per feed); any
     failure is logged, never raised."""
     try:
@@ -908,7 +910,7 @@ def refresh_feeds(factory: sessionmaker[Session], people: Iterable[int]) -> None
             session.commit()
             for feed_id in feeds:
                 try:
-                    _render_and_store(session, feed_id, now=now_utc())
+                    _render_and_store(session, feed_id, now=now)
                     session.commit()
                 except DomainError:
                     session.rollback()  # a helper's feed whose grant has ended: nothing to show

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
-from flask import Flask, abort, flash, g, jsonify, request, session
+from flask import Flask, abort, current_app, flash, g, jsonify, request, session
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -15,7 +16,6 @@ from sqlalchemy.orm import Session
 from werkzeug.routing import IntegerConverter
 
 from calendar_app import logs
-from calendar_app.db import now_utc
 from calendar_app.metrics import RequestMetrics
 from calendar_app.services import accounts, tokens
 from calendar_app.web import errors, formatting
@@ -36,10 +36,13 @@ SECURITY_HEADERS = {
 def db() -> Session:
     """The request's database session, opened on first use and closed at teardown."""
     if "db" not in g:
-        from flask import current_app
-
         g.db = current_app.extensions["session_factory"]()
     return g.db
+
+
+def now_utc() -> datetime:
+    """The current instant by the app's one clock (see :mod:`calendar_app.clock`)."""
+    return current_app.extensions["clock"].now()
 
 
 def select_locale() -> str:

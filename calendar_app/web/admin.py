@@ -13,11 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from calendar_app import metrics
-from calendar_app.db import now_utc
 from calendar_app.domain.errors import DomainError
 from calendar_app.models import Provider, Role
 from calendar_app.services import tokens
-from calendar_app.web import db
+from calendar_app.web import db, now_utc
 from calendar_app.web.auth import current_actor, login_required, require_role
 from calendar_app.web.messages import error_text
 

@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from calendar_app.db import now_utc
 from calendar_app.domain.clashes import ClashWarning
 from calendar_app.domain.errors import DomainError
 from calendar_app.models import Person, Role
@@ -31,7 +30,7 @@ from calendar_app.services.booking import (
     suggest_times,
 )
 from calendar_app.services.directory import find_person
-from calendar_app.web import db
+from calendar_app.web import db, now_utc
 from calendar_app.web.auth import current_actor
 from calendar_app.web.booking import draft_from
 from calendar_app.web.messages import suggestion_text

@@ -16,10 +16,9 @@ from zoneinfo import ZoneInfo
 from flask import jsonify
 from flask.typing import ResponseReturnValue
 
-from calendar_app.db import now_utc
 from calendar_app.domain.errors import DomainError
 from calendar_app.services import push
-from calendar_app.web import db
+from calendar_app.web import db, now_utc
 from calendar_app.web.api import CONTROL_CHARACTERS, _json_body, bp, error
 from calendar_app.web.auth import current_actor
 

@@ -9,10 +9,9 @@ from typing import Any
 from flask import jsonify
 from flask.typing import ResponseReturnValue
 
-from calendar_app.db import now_utc
 from calendar_app.domain.errors import DomainError
 from calendar_app.services import reminders
-from calendar_app.web import db
+from calendar_app.web import db, now_utc
 from calendar_app.web.api import _json_body, bp
 from calendar_app.web.auth import current_actor
 from calendar_app.web.messages import rule_text

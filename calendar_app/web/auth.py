@@ -34,13 +34,12 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 
-from calendar_app.db import now_utc
 from calendar_app.domain.errors import DomainError
 from calendar_app.domain.photos import PhotoError
 from calendar_app.models import Role
 from calendar_app.services import accounts, identity, photos
 from calendar_app.services.access import Actor
-from calendar_app.web import LOCALES, db
+from calendar_app.web import LOCALES, db, now_utc
 from calendar_app.web.messages import error_text
 
 bp = Blueprint("auth", __name__)

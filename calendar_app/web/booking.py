@@ -20,14 +20,13 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from calendar_app.db import now_utc
 from calendar_app.domain.errors import DomainError
 from calendar_app.models import Person, Role
 from calendar_app.services import replies
 from calendar_app.services import unit_day as unit_day_service
 from calendar_app.services.access import AccessDenied
 from calendar_app.services.booking import VisitDraft, book_visit, check_visit, suggest_times
-from calendar_app.web import db
+from calendar_app.web import db, now_utc
 from calendar_app.web.auth import current_actor, login_required
 from calendar_app.web.messages import error_text
 

@@ -30,12 +30,11 @@ from limits import parse
 from werkzeug.http import http_date, quote_etag
 from werkzeug.wrappers import Request
 
-from calendar_app.db import now_utc
 from calendar_app.domain.errors import DomainError
 from calendar_app.models import Booking, Person, Role
 from calendar_app.services import feed_render, feeds
 from calendar_app.services.access import AccessDenied
-from calendar_app.web import SECURITY_HEADERS, db
+from calendar_app.web import SECURITY_HEADERS, db, now_utc
 from calendar_app.web.auth import current_actor, login_required
 from calendar_app.web.settings import refused
 
@@ -90,7 +89,7 @@ class FeedFetches:
         The usual fetch is served the lean way (feeds.serve_current: on PostgreSQL one
         statement, on its own pool); the rest take the general path (serve_in_general).
         """
-        now = now_utc()
+        now = self.app.extensions["clock"].now()  # outside Flask: no app context here
         conditions = _conditions(request)
         # Two representations: gzip for the clients that take it (calendar apps do), plain
         # for the rest; each has its own strong ETag, and either in If-None-Match is current.

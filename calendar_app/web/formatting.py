@@ -56,10 +56,9 @@ def moment(value: datetime, zone: str | None = None) -> str:
 
 def since(value: datetime, zone: str) -> str:
     """'10.42' today, else 'lördag 21 november kl. 10.42': when something last worked."""
-    from calendar_app.db import now_utc
-
     local = ZoneInfo(zone)
-    if value.astimezone(local).date() == now_utc().astimezone(local).date():
+    now = current_app.extensions["clock"].now()
+    if value.astimezone(local).date() == now.astimezone(local).date():
         return time_only(value, zone)
     return moment(value, zone)
 

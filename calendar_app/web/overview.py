@@ -12,11 +12,10 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from fpdf import FPDF
 
-from calendar_app.db import now_utc
 from calendar_app.models import Person
 from calendar_app.services.access import AccessDenied
 from calendar_app.services.overview import Overview, read_overview
-from calendar_app.web import db
+from calendar_app.web import db, now_utc
 from calendar_app.web.auth import current_actor, login_required
 from calendar_app.web.formatting import time_only
 

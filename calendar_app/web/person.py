@@ -20,7 +20,6 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from calendar_app.db import now_utc
 from calendar_app.domain.errors import DomainError
 from calendar_app.models import Person, Provider, ProviderKind, Role
 from calendar_app.providers import ProviderError
@@ -28,7 +27,7 @@ from calendar_app.services import calendar as calendar_service
 from calendar_app.services.access import AccessDenied, authorize, visible_people
 from calendar_app.services.booking import consolidation_review
 from calendar_app.services.imports import import_ics_file
-from calendar_app.web import db
+from calendar_app.web import db, now_utc
 from calendar_app.web.auth import current_actor, login_required
 from calendar_app.web.messages import error_text
 

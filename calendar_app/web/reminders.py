@@ -19,12 +19,11 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from calendar_app.db import now_utc
 from calendar_app.domain.errors import DomainError
 from calendar_app.services import reminders
 from calendar_app.services.access import AccessDenied
 from calendar_app.sms import SmsError
-from calendar_app.web import db
+from calendar_app.web import db, now_utc
 from calendar_app.web.auth import current_actor, login_required
 from calendar_app.web.messages import reason_text
 from calendar_app.web.settings import refused

@@ -12,10 +12,9 @@ from flask import Blueprint, Response, abort, flash, g, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from calendar_app.db import now_utc
 from calendar_app.models import Role
 from calendar_app.services import erasure, export
-from calendar_app.web import db
+from calendar_app.web import db, now_utc
 from calendar_app.web.auth import login_required
 
 bp = Blueprint("rights", __name__, url_prefix="/account")

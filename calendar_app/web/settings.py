@@ -22,7 +22,6 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from calendar_app.db import now_utc
 from calendar_app.domain.errors import DomainError
 from calendar_app.models import Person, Role
 from calendar_app.services import feeds, preferences
@@ -30,7 +29,7 @@ from calendar_app.services import settings as settings_service
 from calendar_app.services.access import AccessDenied
 from calendar_app.services.audit import export_audit_csv, log_lines, read_audit_log
 from calendar_app.services.directory import find_person
-from calendar_app.web import db
+from calendar_app.web import db, now_utc
 from calendar_app.web.auth import current_actor, login_required, require_role
 from calendar_app.web.messages import error_text, weekday_names
 

@@ -8,7 +8,6 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from calendar_app.db import now_utc
 from calendar_app.domain.errors import DomainError
 from calendar_app.models import Person, Provider, ProviderKind, Role, Source, SourceReview
 from calendar_app.providers import ProviderError
@@ -16,7 +15,7 @@ from calendar_app.services import sources as source_service
 from calendar_app.services import sync
 from calendar_app.services.access import AccessDenied, audit, authorize
 from calendar_app.services.directory import find_person
-from calendar_app.web import db
+from calendar_app.web import db, now_utc
 from calendar_app.web.auth import current_actor, login_required, require_role
 from calendar_app.web.messages import error_text
 

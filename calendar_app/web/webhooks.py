@@ -5,12 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, current_app, request
 from flask.typing import ResponseReturnValue
 
-from calendar_app.db import now_utc
 from calendar_app.domain.errors import DomainError
 from calendar_app.services import replies
 from calendar_app.services.dispatch import record_delivery
 from calendar_app.twilio_sender import MessagingResponse, valid_signature
-from calendar_app.web import db
+from calendar_app.web import db, now_utc
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
