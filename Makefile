@@ -5,7 +5,7 @@ BIN = $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint bench loadtest screenshots translations install install-dev clean
+.PHONY: run test test-fast test-any-date lint bench loadtest screenshots translations install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,17 @@ test: install-dev
 	$(BIN)/mypy
 	TEST_DATABASE_URL="$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}" \
 		$(BIN)/python -m pytest --numprocesses=auto --maxprocesses=4 $(PYTEST_ARGS)
+
+## The quick loop while changing code: domain and service tests on SQLite, no browser.
+test-fast: install-dev
+	$(BIN)/python -m pytest --numprocesses=auto tests/unit tests/service --databases=sqlite $(PYTEST_ARGS)
+
+## The suite again with the whole process tree's clock a year ahead (libfaketime), as CI
+## runs it after `make test`: a test that depends on the day it runs fails here.
+test-any-date: install-dev
+	bash scripts/ensure-test-env.sh
+	TEST_DATABASE_URL="$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}" \
+		bash scripts/test-any-date.sh $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -24,7 +24,7 @@ from calendar_app.models import Person
 from calendar_app.services import sources as source_service
 from calendar_app.services import sync
 from calendar_app.services.access import Actor
-from tests.feeds import FeedServer
+from tests.support.feeds import FeedServer
 
 SOURCES = int(sys.argv[1]) if len(sys.argv) > 1 else 200
 SIZES = sorted({max(1, SOURCES // 4), max(1, SOURCES // 2), SOURCES})

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Make sure what the tests talk to is there: a PostgreSQL server on 127.0.0.1:5432
-# (trust auth, database "test") and Debian's headless Chromium. Installs and starts them
-# when missing (needs root, as on the development and CI machines); otherwise says what is
-# missing and fails.
+# (trust auth, database "test"), Debian's headless Chromium, faketime and Prism. Installs
+# and starts them when missing (needs root, as on the development and CI machines);
+# otherwise says what is missing and fails.
 set -euo pipefail
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
@@ -35,6 +35,11 @@ if ! psql -h 127.0.0.1 -U postgres -d test -c 'select 1' >/dev/null 2>&1; then
     as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n 1)" main reload
   fi
   as_root su postgres -c "psql -tc \"select 1 from pg_database where datname='test'\" | grep -q 1 || createdb test"
+fi
+
+if ! command -v faketime >/dev/null; then
+  echo "ensure-test-env: installing faketime (the suite a year ahead: make test-any-date)" >&2
+  apt_install faketime
 fi
 
 if [ ! -x /usr/bin/chromium ]; then

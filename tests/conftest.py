@@ -1,8 +1,29 @@
-"""Fixtures: clock -> app -> client, a database per backend (SQLite always, PostgreSQL when
-TEST_DATABASE_URL is set; on CI it must be), and corpus paths.
+"""What every layer of the suite shares: clock -> app -> client, a database per backend,
+the live server, and the corpus paths.
 
-The app's clock is frozen at ``NOW`` (a test may move it, or override ``clock``): no test
-depends on the day it runs."""
+The layers, each a folder with its own conftest:
+
+* ``unit/``: pure rules (domain, config): no database, no app.
+* ``service/``: use cases on a real database, no HTTP.
+* ``web/``: pages and the JSON API through Flask's test client.
+* ``providers/``: adapters against real local servers (Radicale, FHIR, RIV-TA, Twilio's API,
+  calendar files and URLs, the corpus).
+* ``browser/``: Debian's headless Chromium driven by Playwright.
+* ``ops/``: real processes, migrations, backups, logs and metrics, the CLI.
+
+**The clock.** The app's clock is frozen at ``NOW`` (a test may move it with ``set`` or
+``advance``, or override the ``clock`` fixture): no test depends on the day it runs. Tests
+that start real processes (schedulers, gunicorn) build their world at the system clock's
+now instead, since those processes have no other clock.
+
+**The backends.** A test that uses the database runs on SQLite, the embedded default: each
+test gets a private copy of a migrated file, so it is fast and isolated, and pages and rules
+do not depend on the SQL dialect. A test whose behaviour does (storage, migrations, locking
+and claims, concurrency, upserts, statements of our own) is marked
+``@pytest.mark.databases("sqlite", "postgresql")`` and runs on both; the API fuzz is marked
+``databases("postgresql")``, the production database, whose types are the stricter.
+PostgreSQL needs ``TEST_DATABASE_URL`` (``make test`` sets it; on CI it must be set).
+"""
 
 from __future__ import annotations
 
@@ -27,7 +48,8 @@ from calendar_app.db import Base
 from calendar_app.demo import load_demo
 from calendar_app.migrations import upgrade
 from calendar_app.services.calendar import CACHE as calendar_cache
-from tests.feeds import serving
+from tests.support.feeds import serving
+from tests.support.world import World, build_world
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -35,6 +57,35 @@ ICS = CORPUS / "ics"
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # a Monday: where the app's clock stands
 
 BACKENDS = ["sqlite", "postgresql"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--databases",
+        default=",".join(BACKENDS),
+        help="run only on these of the backends a test asks for (comma-separated)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "databases(*backends): run on these backends (default: sqlite); see tests/conftest.py",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Give every test that uses the database its backends (see the module docstring)."""
+    if "database_url" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("databases")
+    wanted = list(marker.args) if marker else ["sqlite"]
+    unknown = set(wanted) - set(BACKENDS)
+    if unknown:
+        raise pytest.UsageError(f"{metafunc.definition.nodeid}: no backend {sorted(unknown)}")
+    allowed = metafunc.config.getoption("databases").split(",")
+    backends = [b for b in wanted if b in allowed]
+    metafunc.parametrize("database_url", backends, indirect=True, scope="session")
 
 
 # Almost every test builds its own app, and werkzeug compiles two URL builders per rule
@@ -70,7 +121,7 @@ def _pg_url() -> str | None:
     return url
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
+@pytest.fixture(scope="session")
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     """A migrated, empty database for this test session, one per backend."""
     if request.param == "sqlite":
@@ -178,9 +229,13 @@ def now(clock: FrozenClock) -> datetime:
     return clock.now()
 
 
-# --- A real browser (Debian's headless Chromium, driven by Playwright) -------------------
+@pytest.fixture
+def world(session: Session, now: datetime) -> World:
+    """The person and everyone who might look at her calendar (tests/support/world.py)."""
+    return build_world(session, now)
 
-CHROMIUM = Path("/usr/bin/chromium")
+
+# --- The app served for real ------------------------------------------------------------
 
 
 @pytest.fixture
@@ -192,46 +247,3 @@ def live_server(app, session, now) -> Iterator[str]:
     # With werkzeug's access lines: a test reads them for what they must never quote.
     with serving(app, quiet=False) as origin:
         yield origin
-
-
-@pytest.fixture
-def page():
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is missing: scripts/ensure-test-env.sh installs it")
-        pytest.skip("Chromium is not installed (make test installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        tab = context.new_page()
-        refused: list[str] = []  # which addresses failed, since the console does not say
-        tab.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-        tab.on(
-            "response",
-            lambda r: (
-                refused.append(f"{r.status} {r.request.method} {r.url}")
-                if r.status >= 400
-                else None
-            ),
-        )
-        yield tab
-        context.close()
-        browser.close()
-        assert errors == [], (
-            f"the browser reported errors (e.g. CSP violations): {errors} {refused}"
-        )

@@ -32,6 +32,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
 
 
+def _real_clock_environment() -> dict[str, str]:
+    """This process's environment without libfaketime: the browser keeps the real clock, as
+    a person's phone does (make test-any-date moves only the service's processes)."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name != "LD_PRELOAD" and not name.startswith("FAKETIME")
+    }
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     """One Chromium for this worker's browser tests."""
@@ -43,7 +53,10 @@ def browser() -> Iterator[object]:
 
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=LAUNCH_ARGS,
+            env=_real_clock_environment(),
         )
         yield chromium
         chromium.close()
