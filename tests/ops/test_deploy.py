@@ -18,7 +18,7 @@ from tests.conftest import ROOT
 DEPLOY = ROOT / "deploy"
 UNITS = sorted((DEPLOY / "systemd").glob("*.service"))
 VENV_BIN = "/opt/calendar-app/venv/bin/"
-# The commands tests/test_scale_out.py runs as real processes, and `init-db` before them.
+# The commands tests/ops/test_scale_out.py runs as real processes, and `init-db` before them.
 TESTED = {
     "calendar-app-web.service": ["gunicorn", "-c", "python:calendar_app.gunicorn_conf"],
     "calendar-app-scheduler@.service": ["calendar-app", "scheduler"],

@@ -215,7 +215,7 @@ MATRIX: dict[str, Case] = {
     "health.livez": Case("GET", path("/livez"), EVERYONE),
     "health.readyz": Case("GET", path("/readyz"), EVERYONE),
     # Without CALENDAR_APP_METRICS_TOKEN, any client on this host (the test client is on
-    # loopback); the token and other hosts are in tests/test_observability.py.
+    # loopback); the token and other hosts are in tests/ops/test_observability.py.
     "metrics.scrape": Case("GET", path("/metrics"), EVERYONE),
     "admin.health": Case("GET", path("/admin/health"), {"admin": OK}),
     "auth.login": Case("GET", path("/login"), EVERYONE),
@@ -423,7 +423,7 @@ MATRIX: dict[str, Case] = {
         {"caregiver": AUDIT, "caregiver_unrelated": AUDIT},
         json=lambda w: {"personnummer": w.pnr, "from": "2026-12-01", "to": "2026-12-08"},
     ),
-    # Provider systems only: a unit's API token with bookings:push (tests/test_push_api.py).
+    # Provider systems only: a unit's API token with bookings:push (tests/web/test_push_api.py).
     # No signed-in role may push, cancel or read pushed bookings.
     "api.put_pushed_booking": Case(
         "PUT",
