@@ -24,13 +24,15 @@ from sqlalchemy.orm import Session
 from calendar_app import create_app
 from calendar_app.db import session_scope
 from calendar_app.domain import personnummer
+from calendar_app.domain.bookings import SkippedEvent
+from calendar_app.domain.dates import client_day
 from calendar_app.domain.errors import DomainError
 from calendar_app.providers import ProviderError
 from calendar_app.services import accounts, feeds, tokens
 from calendar_app.services import calendar as calendar_service
 from calendar_app.services.access import Actor
 from calendar_app.services.directory import add_person, find_person, parse_kind
-from calendar_app.services.imports import import_ics_file
+from calendar_app.services.imports import NothingUsable, import_ics_file
 
 
 def fail(code: str, message: str) -> None:
@@ -163,6 +165,31 @@ def person_add(pnr: str, name: str, phone: str | None, timezone: str | None) -> 
         click.echo(f"added person {person.id} ({personnummer.masked(person.personnummer)})")
 
 
+@person_group.command("protect")
+@click.option("--personnummer", "pnr", required=True, help="the person's personnummer")
+@click.option("--reference", required=True, help="the decision's reference, e.g. Skatteverket's")
+@click.option("--end", is_flag=True, help="record that the protection has ended")
+@reports_errors
+def person_protect(pnr: str, reference: str, end: bool) -> None:
+    """Record that a person has protected personal data (or, with --end, that it ended);
+    audited in the person's log, in effect at once."""
+    from calendar_app.services.protection import set_protected_identity
+
+    with _session() as session:
+        person = find_person(session, pnr, today=now_utc().date())
+        set_protected_identity(
+            session,
+            Actor.operator(),
+            person.id,
+            protected=not end,
+            reference=reference,
+            now=now_utc(),
+        )
+        state = "no longer has" if end else "has"
+        masked = personnummer.masked(person.personnummer)
+        click.echo(f"person {person.id} ({masked}) {state} protected personal data")
+
+
 @main.command("import")
 @click.option("--person", "pnr", required=True, help="the person's personnummer")
 @click.option("--provider", "provider_name", required=True, help="the unit's name")
@@ -177,30 +204,37 @@ def import_command(
     provider_kind = parse_kind(kind) if kind else None
     data = file.read_bytes()
     now = now_utc()
-    with _session() as session:
-        person = find_person(session, pnr, today=now.date())
-        summary = import_ics_file(
-            session,
-            person_id=person.id,
-            provider_name=provider_name,
-            provider_kind=provider_kind,
-            source_name=source_name,
-            data=data,
-            now=now,
-            max_bytes=current_app.config["MAX_ICS_BYTES"],
-        )
-    for skipped in summary.skipped:
-        click.echo(
-            f"skipped {skipped.uid or '(no UID)'}: {skipped.code}: {skipped.reason}", err=True
-        )
+    try:
+        with _session() as session:
+            person = find_person(session, pnr, today=now.date())
+            summary = import_ics_file(
+                session,
+                person_id=person.id,
+                provider_name=provider_name,
+                provider_kind=provider_kind,
+                source_name=source_name,
+                data=data,
+                now=now,
+                max_bytes=current_app.config["MAX_ICS_BYTES"],
+            )
+    except NothingUsable as refused:
+        _echo_skipped(refused.skipped)  # why each event was unreadable, then the error
+        raise
+    _echo_skipped(summary.skipped)
     click.echo(summary.line())
+
+
+def _echo_skipped(skipped: tuple[SkippedEvent, ...]) -> None:
+    for event in skipped:
+        click.echo(f"skipped {event.uid or '(no UID)'}: {event.code}: {event.reason}", err=True)
 
 
 def _parse_date(value: str, name: str) -> date:
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise DomainError("range.date_format", f"--{name} must be a date as YYYY-MM-DD") from None
+    return client_day(day, f"--{name}")
 
 
 @main.command("calendar")
@@ -317,7 +351,9 @@ def user_group() -> None:
     help="people and helpers get their accounts through e-identification or the settings page",
 )
 @click.option("--unit", help="the caregiver's unit (name or id)")
-@click.password_option(help="asked for, twice, when not given")
+@click.password_option(
+    help="asked for, twice, when not given; at least 10 characters and hard to guess"
+)
 @reports_errors
 def user_add(username: str, display_name: str, role: str, unit: str | None, password: str) -> None:
     """Make an administrator's or caregiver's account with a password (the first

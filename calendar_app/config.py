@@ -81,7 +81,14 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "REMINDER_LEASE_SECONDS": 300,
         "LOGIN_MAX_FAILURES_PER_ACCOUNT": 5,
         "LOGIN_MAX_FAILURES_PER_ADDRESS": 30,
+        # A browser that has signed in to an account before (its device cookie says so) is
+        # counted on its own, so others' guesses do not lock the person out of it.
+        "LOGIN_MAX_FAILURES_PER_DEVICE": 5,
+        "LOGIN_DEVICE_COOKIE_DAYS": 180,
         "LOGIN_THROTTLE_MINUTES": 15,
+        # Strict-Transport-Security: sent exactly when PUBLIC_BASE_URL is https (one year by
+        # default; 0 sends none, e.g. while trying https out).
+        "HSTS_MAX_AGE_SECONDS": 365 * 24 * 3600,
         # Request rate limits (Flask-Limiter); several web workers share counts only with a
         # shared storage such as redis://127.0.0.1:6379.
         "RATELIMIT_ENABLED": True,
@@ -103,6 +110,9 @@ def defaults(instance_path: str) -> dict[str, Any]:
         "OIDC_SCOPE": "openid profile",
         "OIDC_PERSONNUMMER_CLAIM": "https://id.oidc.se/claim/personalIdentityNumber",
         "OIDC_STAFF_ID_CLAIM": "employeeHsaId",
+        # A claim saying whether the person has protected personal data (true/false), where
+        # the county's broker sends one; empty: none is read.
+        "OIDC_PROTECTED_IDENTITY_CLAIM": "",
         "OIDC_TIMEOUT_SECONDS": 10,
         # Synced sources (live sync). Secrets of sources are sealed with this key (or, if
         # empty, SECRET_KEY; with neither set, a key file in the instance folder).
@@ -203,6 +213,8 @@ def validate(config: dict[str, Any]) -> None:
         "SESSION_IDLE_MINUTES",
         "LOGIN_MAX_FAILURES_PER_ACCOUNT",
         "LOGIN_MAX_FAILURES_PER_ADDRESS",
+        "LOGIN_MAX_FAILURES_PER_DEVICE",
+        "LOGIN_DEVICE_COOKIE_DAYS",
         "LOGIN_THROTTLE_MINUTES",
         "OIDC_TIMEOUT_SECONDS",
         "SCHEDULER_DISPATCH_SECONDS",
@@ -259,6 +271,13 @@ def _validate_public_url(config: dict[str, Any]) -> None:
             "e.g. https://kalender.example.se"
         )
     config["PUBLIC_BASE_URL"] = base
+    hsts = config["HSTS_MAX_AGE_SECONDS"]
+    if not isinstance(hsts, int) or isinstance(hsts, bool) or hsts < 0:
+        raise ConfigError("CALENDAR_APP_HSTS_MAX_AGE_SECONDS must be a whole number, 0 or more")
+    # Derived, not a setting: the header every answer carries, or "" for none.
+    config["STRICT_TRANSPORT_SECURITY"] = (
+        f"max-age={hsts}; includeSubDomains" if parsed.scheme == "https" and hsts else ""
+    )
     if config["SESSION_COOKIE_SECURE"] is None:
         config["SESSION_COOKIE_SECURE"] = parsed.scheme == "https"
     if config["SESSION_COOKIE_SECURE"]:

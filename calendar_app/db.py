@@ -59,6 +59,19 @@ def from_sqlite_instant(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
+# An execution option for a transaction that only reads (see make_engine): on SQLite it
+# takes no write lock, so background work that only reads never holds requests up.
+READ_ONLY = "calendar_app_read_only"
+
+
+def begin_reading(session: Session) -> None:
+    """Start ``session``'s next transaction as one that only reads (SQLite: no write lock);
+    call it outside a transaction, and end the transaction before writing."""
+    if session.in_transaction():
+        raise RuntimeError("begin_reading needs a session outside a transaction")
+    session.connection(execution_options={READ_ONLY: True})
+
+
 def make_engine(url: URL) -> Engine:
     """Create the engine for ``url``; SQLite gets foreign keys and a busy timeout.
 
@@ -81,8 +94,12 @@ def make_engine(url: URL) -> Engine:
             # Every transaction takes the write lock at its start. A deferred transaction
             # that reads and then writes fails at once ("database is locked") if another
             # connection wrote in between; for the embedded single-site default, waiting
-            # for the lock is the right trade.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # for the lock is the right trade. A transaction that only reads, and may take
+            # long (a feed's render), asks for READ_ONLY: a snapshot, no write lock.
+            if conn.get_execution_options().get(READ_ONLY):
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, hide_parameters=True)

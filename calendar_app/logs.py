@@ -26,16 +26,44 @@ from pythonjsonlogger.json import JsonFormatter
 request_log = logging.getLogger("calendar_app.requests")
 
 # --- what is scrubbed ---------------------------------------------------------------------
+# Written as people and programs write them: with a hyphen or one of the dashes a word
+# processor or a phone puts in, and percent-encoded (UTF-8) as an access log quotes a query
+# string. Python's \d also takes other digits, fullwidth ones (１９９０…) among them.
 
-# A personnummer or samordningsnummer: 10 or 12 digits, with or without - or + before the
-# last four, not part of a longer number. Other numbers of that length (a Unix time in
+_DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
+_ENCODED_DASH = r"%2d|%e2%80%9[0-5]|%e2%88%92|%ef%b9%98|%ef%b9%a3|%ef%bc%8d"
+_PLUS = r"(?:\+|\uff0b|%2b|%ef%bc%8b)"
+# A number starts where no digit is before it, or right after a %XX escape (so that the
+# "20" of "%20" is not read as its first digits).
+_NUMBER_START = r"(?:(?<![\d%])(?<!%[0-9a-f])|(?<=%[0-9a-f]{2}))"
+
+# A personnummer or samordningsnummer: 10 or 12 digits, with or without a dash or + before
+# the last four, not part of a longer number. Other numbers of that length (a Unix time in
 # seconds) are scrubbed too: a lost figure is cheaper than a leaked identity.
-PERSONNUMMER = re.compile(r"(?<!\d)(?:\d{2})?\d{6}[-+]?\d{4}(?!\d)")
-# A phone number in E.164 (+46701234567), also written with spaces or dashes, or with the
-# plus URL-encoded (%2B46701234567, as an access log quotes a query string).
-PHONE = re.compile(r"(?:\+|%2[Bb])\d(?:[ -]?\d){6,14}(?!\d)")
+PERSONNUMMER = re.compile(
+    rf"{_NUMBER_START}(?:\d{{2}})?\d{{6}}(?:[-{_DASHES}]|{_ENCODED_DASH}|{_PLUS})?\d{{4}}(?!\d)",
+    re.IGNORECASE,
+)
+# What may stand between the digits of a phone number: spaces (also as %20 or a query's +),
+# dashes, dots, slashes and the brackets of "+46 (0)70-123 45 67"; at most two together.
+_SPACE_OR_DASH = rf"[\s+\-{_DASHES}]|%20|{_ENCODED_DASH}"
+_NEXT_DIGIT = rf"(?:(?:{_SPACE_OR_DASH}|[.()/]|%2e|%2f|%28|%29){{0,2}}\d)"
+_NEXT_DIGIT_NATIONAL = rf"(?:(?:{_SPACE_OR_DASH}){{0,2}}\d)"
+# A phone number: international, 7-15 digits after + (also %2B or fullwidth) or 0046; or a
+# Swedish mobile number written the national way (070-123 45 67).
+PHONE = re.compile(
+    rf"(?:{_PLUS}\d{_NEXT_DIGIT}{{6,14}}"
+    rf"|{_NUMBER_START}0046{_NEXT_DIGIT}{{7,11}}"
+    rf"|{_NUMBER_START}07{_NEXT_DIGIT_NATIONAL}{{8}})(?!\d)",
+    re.IGNORECASE,
+)
+# A feed token: whatever follows /feed/ in a path, however the path is written (./,
+# doubled or back slashes, percent-encoded), up to a space, a quote, ? or #.
+_SLASH = r"(?:/|\\|%2f|%5c)"
+FEED_TOKEN = re.compile(rf"({_SLASH}feed)(?:{_SLASH}|\.|%2e)*{_SLASH}[^\s?#\"']+", re.IGNORECASE)
 PERSONNUMMER_MARK = "[personnummer]"
 PHONE_MARK = "[phone]"
+FEED_MARK = r"\1/…"
 
 # Our own fields: made here (request id checked or generated, route from the URL map),
 # so they are not scrubbed, which keeps a generated id whole.
@@ -44,30 +72,17 @@ OWN_FIELDS = frozenset({"request_id", "method", "route", "status", "duration_ms"
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
-def _feed_token_filter() -> logging.Filter:
-    # Imported late: web.feeds pulls in Flask and the services, and gunicorn's master
-    # builds this module's filters from its logging configuration.
-    from calendar_app.web.feeds import HideFeedTokens
-
-    return HideFeedTokens()
-
-
 class ScrubPersonalData(logging.Filter):
     """Rewrites a record so that no personnummer, phone number or feed token is in its
-    message, its traceback or its extra fields. Feed tokens are cut by the feeds' own
-    :class:`~calendar_app.web.feeds.HideFeedTokens`."""
+    message, its traceback or its extra fields."""
 
     def __init__(self, name: str = "") -> None:
         super().__init__(name)
-        self._feed_tokens = _feed_token_filter()
         self._traceback = logging.Formatter()
 
     def scrub(self, text: str) -> str:
         """``text`` with feed tokens, phone numbers and personnummer replaced."""
-        if "/feed/" in text:
-            record = logging.makeLogRecord({"msg": text})
-            self._feed_tokens.filter(record)
-            text = str(record.msg)
+        text = FEED_TOKEN.sub(FEED_MARK, text)
         text = PHONE.sub(PHONE_MARK, text)
         return PERSONNUMMER.sub(PERSONNUMMER_MARK, text)
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from calendar_app.db import Base, UTCDateTime
 from calendar_app.domain.reminders import RuleKind
+from calendar_app.domain.visibility import ViewLevel
 
 
 def _enum(cls: type[enum.Enum]) -> Enum:
@@ -61,12 +62,6 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
 
 
-class ViewLevel(enum.StrEnum):
-    FULL = "full"
-    TIME_PLACE = "time_place"
-    BUSY = "busy"
-
-
 class Person(Base):
     __tablename__ = "person"
 
@@ -76,7 +71,13 @@ class Person(Base):
     name: Mapped[str] = mapped_column(String(200))
     phone_e164: Mapped[str | None] = mapped_column(String(20))
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Stockholm")
+    # Skyddade personuppgifter: no address of hers reaches another unit, an SMS or a feed.
+    # Set and ended by an administrator (with the decision's reference) or by the identity
+    # broker's claim at sign-in; every change is in her audit log.
     protected_identity: Mapped[bool] = mapped_column(Boolean, default=False)
+    protected_identity_reference: Mapped[str | None] = mapped_column(String(200))
+    protected_identity_changed_utc: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    protected_identity_changed_by: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Bumped by every write to the person's bookings; keys the merged-calendar cache.
     calendar_version: Mapped[int] = mapped_column(Integer, default=0)

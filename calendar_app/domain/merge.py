@@ -50,6 +50,7 @@ class Occurrence:
     interpreter_language: str | None = None
     transport_needed: bool = False
     origin: str = "synced"
+    provider_neutral: bool = False  # the unit is named only neutrally to this viewer
     overlaps: tuple[str, ...] = ()
     also_from: tuple[Provenance, ...] = ()
     likely_duplicate_of: tuple[str, ...] = ()
@@ -62,39 +63,51 @@ def _norm_title(title: str) -> str:
 
 
 def merge_sources(items: Sequence[Occurrence]) -> list[Occurrence]:
-    """Join the same visit delivered by several sources; flag look-alikes.
+    """Join the same visit delivered by several sources of one unit; flag look-alikes.
 
     Returns the occurrences sorted by start, end, title and uid.
 
-    The same UID at the same time from two sources is shown once with both provenances.
-    Different UIDs at the same time with the same title from different units are kept,
-    each flagged as a likely duplicate of the other, never silently dropped.
+    The same UID at the same time from two sources of the same unit (its feed and its
+    CalDAV calendar, say) is shown once with both provenances. Copies are never joined
+    across units: a UID is the sender's to choose, so one unit's booking must not hide,
+    rename or stand in for another unit's. Different units' visits at the same time with
+    the same title are kept, each flagged as a likely duplicate of the other, never
+    silently dropped.
     """
-    joined: dict[tuple[str, str, datetime, datetime], Occurrence] = {}
+    joined: dict[tuple[int, str, str, datetime, datetime], Occurrence] = {}
     for occ in sorted(items, key=lambda o: (o.start, o.end, o.title, o.uid, o.booking_id)):
-        key = (occ.uid, occ.recurrence_key, occ.start, occ.end)
+        key = (occ.provider_id, occ.uid, occ.recurrence_key, occ.start, occ.end)
         first = joined.get(key)
         if first is None:
             joined[key] = occ
-        elif first.source != occ.source or first.provider != occ.provider:
+        elif first.source != occ.source:
             first.also_from = (
                 *first.also_from,
                 Provenance(occ.provider, occ.provider_kind, occ.source),
             )
     result = list(joined.values())
-    by_slot: dict[tuple[datetime, datetime, str], list[Occurrence]] = {}
-    for occ in result:
-        if occ.status != "cancelled" and occ.title.strip():
-            by_slot.setdefault((occ.start, occ.end, _norm_title(occ.title)), []).append(occ)
-    for group in by_slot.values():
-        if len(group) < 2:
+    likely_duplicates(result)
+    return result
+
+
+def likely_duplicates(items: Sequence[Occurrence]) -> None:
+    """Set ``likely_duplicate_of`` (in place) on visits that look like one visit delivered
+    twice: the same UID at the same time from different units, or different UIDs at the
+    same time with the same title. Each names the others' uids."""
+    groups: dict[tuple[object, ...], list[Occurrence]] = {}
+    for occ in items:
+        occ.likely_duplicate_of = ()
+        if occ.status == "cancelled":
             continue
-        uids = {occ.uid for occ in group}
-        if len(uids) < 2:
+        groups.setdefault(("uid", occ.uid, occ.recurrence_key, occ.start, occ.end), []).append(occ)
+        if occ.title.strip():
+            groups.setdefault(("title", occ.start, occ.end, _norm_title(occ.title)), []).append(occ)
+    for (kind, *_), group in groups.items():
+        if len(group) < 2 or (kind == "title" and len({o.uid for o in group}) < 2):
             continue
         for occ in group:
-            occ.likely_duplicate_of = tuple(sorted(uids - {occ.uid}))
-    return result
+            others = {o.uid for o in group if o is not occ}
+            occ.likely_duplicate_of = tuple(sorted({*occ.likely_duplicate_of, *others}))
 
 
 def mark_overlaps(items: Sequence[Occurrence]) -> list[Occurrence]:

@@ -22,7 +22,13 @@ import x_wr_timezone
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from calendar_app.domain.bookings import IncomingBooking, ReadResult, SkippedEvent
-from calendar_app.domain.recurrence import first_occurrences, recurrence_key
+from calendar_app.domain.recurrence import (
+    MAX_STEPS_PER_IMPORT,
+    Budget,
+    OverBudget,
+    recurrence_key,
+    series_extent,
+)
 from calendar_app.providers import ProviderError
 
 ADAPTER = "ics"
@@ -71,7 +77,7 @@ def parse(data: bytes, *, default_zone: str, max_bytes: int | None = None) -> Re
             raise ProviderError(
                 "ics.damaged", f"the file could not be read as iCalendar ({_short(exc)})"
             ) from None
-        return _read_calendars(components, zone)
+        return _read_calendars(components, zone, Budget(MAX_STEPS_PER_IMPORT))
 
 
 def _decode(data: bytes) -> str:
@@ -103,7 +109,9 @@ def _method(calendar: icalendar.Component) -> str | None:
     return text or None
 
 
-def _read_calendars(components: Sequence[icalendar.Component], zone: ZoneInfo) -> ReadResult:
+def _read_calendars(
+    components: Sequence[icalendar.Component], zone: ZoneInfo, budget: Budget
+) -> ReadResult:
     if not components:
         raise ProviderError("ics.damaged", "the file holds no complete VCALENDAR object")
     if any(c.name != "VCALENDAR" for c in components):
@@ -120,7 +128,7 @@ def _read_calendars(components: Sequence[icalendar.Component], zone: ZoneInfo) -
         for event in _standardised_events(calendar):
             uid = _uid(event)
             try:
-                booking = _read_event(event, uid, zone)
+                booking = _read_event(event, uid, zone, budget)
             except _Skip as skip:
                 skipped.append(SkippedEvent(uid=uid, code=skip.code, reason=skip.reason))
                 continue
@@ -171,13 +179,13 @@ def _uid(event: icalendar.Component) -> str:
     # RFC 5545 requires a UID, but Apple iCal and others wrote files without; derive a
     # stable one from what identifies the event in the file.
     basis = "|".join(
-        str(event.get(name).to_ical() if event.get(name) is not None else "")
-        for name in ("DTSTART", "SUMMARY", "RECURRENCE-ID")
+        str(value.to_ical() if value is not None else "")
+        for value in (_first(event.get(name)) for name in ("DTSTART", "SUMMARY", "RECURRENCE-ID"))
     )
     return "derived-" + hashlib.sha256(basis.encode()).hexdigest()[:32]
 
 
-def _read_event(event: Any, uid: str, zone: ZoneInfo) -> IncomingBooking:
+def _read_event(event: Any, uid: str, zone: ZoneInfo, budget: Budget) -> IncomingBooking:
     broken = sorted({str(name) for name, _msg in event.errors if name in ESSENTIAL})
     if broken:
         raise _Skip("event.damaged", "unreadable " + ", ".join(broken))
@@ -228,7 +236,7 @@ def _read_event(event: Any, uid: str, zone: ZoneInfo) -> IncomingBooking:
             range_start = min(start_utc, rid_utc)
             range_end = None if this_and_future else max(end_utc, rid_utc + (end_utc - start_utc))
         if rrules or rdates:
-            range_start, series_end = _series_range(recurrence_ics, rrules, zone)
+            range_start, series_end = _series_range(recurrence_ics, zone, budget)
             range_end = None if this_and_future else series_end
             if rid is not None:
                 range_start = min(range_start, start_utc)
@@ -261,6 +269,11 @@ def _read_event(event: Any, uid: str, zone: ZoneInfo) -> IncomingBooking:
         no_show_fee=_text(event.get("X-PK-NO-SHOW-FEE"), 200) or None,
         transparent=str(event.get("TRANSP", "")).strip().upper() == "TRANSPARENT",
     )
+
+
+def _first(value: Any) -> Any:
+    """A property's value, or the first of several (a property given twice)."""
+    return (value[0] if value else None) if isinstance(value, list) else value
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -387,24 +400,25 @@ def _minimal_vevent(
 
 
 def _series_range(
-    recurrence_ics: str, rrules: list[Any], zone: ZoneInfo
+    recurrence_ics: str, zone: ZoneInfo, budget: Budget
 ) -> tuple[datetime, datetime | None]:
     """First start and last end of a series; open-ended (None) if it has no end in sight."""
-    unbounded = any("COUNT" not in rule and "UNTIL" not in rule for rule in rrules)
     try:
-        occurrences = first_occurrences([recurrence_ics], 1 if unbounded else SERIES_SCAN_LIMIT + 1)
+        extent = series_extent(recurrence_ics, budget=budget, scan_limit=SERIES_SCAN_LIMIT)
+    except OverBudget as over:
+        raise _Skip(over.code, over.reason) from None
     except Exception as exc:  # dateutil rejects impossible rules (INTERVAL=0 and the like)
         raise _Skip(
             "event.rrule_invalid", f"the repeat rule cannot be used ({_short(exc)})"
         ) from None
-    if not occurrences:
+    if not extent.occurrences:
         start = first_occurrence_fallback(recurrence_ics, zone)
         return start, start
-    first_start, _ = _instants(occurrences[0][1], occurrences[0][2], zone)
-    if unbounded or len(occurrences) > SERIES_SCAN_LIMIT:
+    spans = [_instants(o[1], o[2], zone) for o in extent.occurrences]
+    first_start = min(start for start, _ in spans)
+    if extent.open_ended:
         return first_start, None
-    last_end = max(_instants(o[1], o[2], zone)[1] for o in occurrences)
-    return first_start, last_end
+    return first_start, max(end for _, end in spans)
 
 
 def first_occurrence_fallback(recurrence_ics: str, zone: ZoneInfo) -> datetime:

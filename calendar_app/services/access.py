@@ -1,6 +1,8 @@
 """Who may see a person's data, at what detail; every reader but the person is audited.
 
-Every view and API call that touches a person's data goes through :func:`authorize`.
+Every view and API call that touches a person's data goes through :func:`authorize`, and
+gets an :class:`Access` whose :meth:`Access.sight_for` decides, once, what the viewer may
+see of each unit's visits (applied by :mod:`calendar_app.domain.visibility`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from calendar_app.domain.errors import DomainError
+from calendar_app.domain.visibility import Sight
 from calendar_app.models import (
     AuditEvent,
     CareRelationship,
@@ -53,7 +56,8 @@ class Access:
 
     ``own_provider_id`` (a caregiver's unit) is seen in full; other units at
     ``other_level``. For a person with protected identity, addresses of units other than
-    the viewer's own are never shown (``hide_other_addresses``).
+    the viewer's own are never shown (``hide_other_addresses``). Units the person marked
+    sensitive are named neutrally to anyone who sees them below the full level.
     """
 
     person_id: int
@@ -65,17 +69,31 @@ class Access:
     # Only the person sees their own calendars (work, school) in detail; to everyone
     # else those events are busy time.
     sees_personal: bool = False
+    sensitive_units: frozenset[int] = field(default_factory=frozenset)
+
+    def sight_for(self, provider_id: int, provider_kind: str = "") -> Sight:
+        """What this viewer may see of that unit's visits: the one decision every surface
+        applies (see calendar_app.domain.visibility)."""
+        if provider_kind == PERSONAL_KIND and not self.sees_personal:
+            return Sight(ViewLevel.BUSY, place=False, unit_named=False)
+        own = self.own_provider_id is not None and provider_id == self.own_provider_id
+        if own:
+            return Sight(ViewLevel.FULL)
+        return Sight(
+            self.other_level,
+            place=not self.hide_other_addresses,
+            # A sensitive unit is named only to those who see its visits in full anyway.
+            unit_named=self.other_level == ViewLevel.FULL
+            or provider_id not in self.sensitive_units,
+        )
 
     def level_for(self, provider_id: int, provider_kind: str = "") -> ViewLevel:
-        if provider_kind == PERSONAL_KIND and not self.sees_personal:
-            return ViewLevel.BUSY
-        if self.own_provider_id is not None and provider_id == self.own_provider_id:
-            return ViewLevel.FULL
-        return self.other_level
+        """The level of :meth:`sight_for` alone."""
+        return self.sight_for(provider_id, provider_kind).level
 
     def shows_address_of(self, provider_id: int) -> bool:
-        own = self.own_provider_id is not None and provider_id == self.own_provider_id
-        return own or not self.hide_other_addresses
+        """Whether the place of that unit's visits (and its address) may be shown."""
+        return self.sight_for(provider_id).place
 
 
 class AccessDenied(DomainError):
@@ -112,6 +130,15 @@ def authorize(
     if actor.person_id != person_id and action not in WRITE_ACTIONS:
         audit(session, actor, person_id, action, now=now, detail=detail)
     return access
+
+
+def may(session: Session, actor: Actor, person_id: int, action: str, *, now: datetime) -> bool:
+    """Whether ``actor`` may do ``action`` on the person's data, without reading any of it
+    (nothing is audited): for where a link may lead, never for showing data."""
+    person = session.get(Person, person_id)
+    if person is None or person.deleted_utc is not None:
+        return False
+    return _decide(session, actor, person, action, now) is not None
 
 
 def audit(
@@ -201,6 +228,7 @@ def _decide(
             other_level=consent.others_level if consent else ViewLevel.BUSY,
             own_provider_id=actor.provider_id,
             hide_other_addresses=protected,
+            sensitive_units=sensitive_units(session, person.id),
         )
     return None  # administrators register units and accounts; they do not read calendars
 
@@ -231,6 +259,31 @@ def _helper_access(
         other_level=grant.view_level or ViewLevel.BUSY,
         may_manage=grant.manages_settings,
         grants=grants,
+        sensitive_units=sensitive_units(session, person.id),
+    )
+
+
+def feed_access(session: Session, person: Person, level: ViewLevel, *, own: bool) -> Access:
+    """What a calendar feed at ``level`` shows: the person's own feed (``own``) or a
+    helper's. A feed is published beyond our site, so a protected person's feeds never hold
+    an address, and sensitive units are named neutrally below the full level."""
+    return Access(
+        person_id=person.id,
+        other_level=level,
+        hide_other_addresses=person.protected_identity,
+        sees_personal=own,
+        sensitive_units=sensitive_units(session, person.id),
+    )
+
+
+def sensitive_units(session: Session, person_id: int) -> frozenset[int]:
+    """The units the person marked sensitive: never named below the full level."""
+    return frozenset(
+        session.scalars(
+            select(UnitConsent.provider_id).where(
+                UnitConsent.person_id == person_id, UnitConsent.sensitive.is_(True)
+            )
+        )
     )
 
 

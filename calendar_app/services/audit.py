@@ -127,6 +127,14 @@ def log_lines(rows: Sequence[AuditEvent], timezone: str) -> list[LogLine]:
 
 
 EXPORT_COLUMNS = ("at_utc", "actor", "role", "unit", "action", "detail", "from_address")
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP: CSV
+# injection); an apostrophe before it makes the cell plain text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: str) -> str:
+    """``value`` as a CSV cell no spreadsheet runs as a formula."""
+    return f"'{value}" if value.startswith(_FORMULA_START) else value
 
 
 def export_audit_csv(
@@ -150,16 +158,15 @@ def export_audit_csv(
     writer = csv.writer(out)
     writer.writerow(EXPORT_COLUMNS)
     for row in rows:
-        writer.writerow(
-            [
-                row.at_utc.isoformat(),
-                row.actor_label,
-                row.actor_role,
-                row.actor_unit,
-                row.action,
-                row.detail,
-                row.remote_addr,
-            ]
+        cells = (
+            row.at_utc.isoformat(),
+            row.actor_label,
+            row.actor_role,
+            row.actor_unit,
+            row.action,
+            row.detail,
+            row.remote_addr,
         )
+        writer.writerow([spreadsheet_safe(cell) for cell in cells])
     session.commit()
     return out.getvalue()

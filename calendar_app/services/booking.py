@@ -1,4 +1,10 @@
-"""Booking a visit by a caregiver: the clash check while picking, repeated atomically on save."""
+"""Booking a visit by a caregiver: the clash check while picking, repeated atomically on save.
+
+A unit books for a person it has a care relationship with, by the person's id. A unit
+without one reaches the person only by personnummer (the first visit: the person's busy
+time only, and audited); booking that visit starts the care relationship. No numeric id
+ever opens a calendar by itself.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ from calendar_app.domain.consolidation import ReviewVisit, review
 from calendar_app.domain.consolidation import WeekReview as ConsolidationWeek
 from calendar_app.domain.errors import DomainError
 from calendar_app.domain.suggestions import Suggestion, suggest
+from calendar_app.domain.visibility import seen_visit
 from calendar_app.models import (
     Booking,
     BookingOrigin,
@@ -40,12 +47,13 @@ from calendar_app.models import (
 from calendar_app.services.access import (
     BUSY_LOOKUP,
     Access,
+    AccessDenied,
     Actor,
     authorize,
     has_care_relationship,
 )
-from calendar_app.services.calendar import merged_calendar, redact
-from calendar_app.services.directory import builtin_source, ensure_care_relationship
+from calendar_app.services.calendar import merged_calendar
+from calendar_app.services.directory import builtin_source, ensure_care_relationship, find_person
 from calendar_app.services.locking import begin_person_write, calendar_changed
 from calendar_app.services.reminders import replan
 
@@ -116,12 +124,6 @@ def _validate(draft: VisitDraft, zone: ZoneInfo, now: datetime) -> tuple[datetim
     return start, start + timedelta(minutes=draft.minutes)
 
 
-def _label(occ_title: str, location: str, level_title: str, level_location: str) -> str:
-    if level_title != "Upptagen":
-        return occ_title
-    return f"Upptagen ({level_location})" if level_location else "Upptagen"
-
-
 def _existing(
     session: Session, person: Person, first_day: date, last_day: date, access: Access
 ) -> list[Visit]:
@@ -137,32 +139,66 @@ def _existing(
         zone=zone,
         max_days=SUGGEST_MAX_DAYS + 3,
     ):
-        shown = redact(
-            occ,
-            access.level_for(occ.provider_id, occ.provider_kind),
-            show_address=access.shows_address_of(occ.provider_id),
-        )
+        # Only what the viewer may see takes part: a hidden visit is busy from-to at a
+        # place the viewer may see, or at none (then no travel time is judged from it).
+        seen = seen_visit(occ, access.sight_for(occ.provider_id, occ.provider_kind), "")
         visits.append(
             Visit(
                 key=str(occ.booking_id),
                 start=occ.start,
                 end=occ.end,
-                label=_label(occ.title, occ.location, shown.title, shown.location),
-                location=occ.location,  # used to judge travel, never shown
-                cancelled=occ.status == "cancelled" or occ.transparent,
-                travels=occ.mode == "in_person",
+                label=seen.label,
+                location=seen.location,
+                cancelled=not seen.takes_time,
+                travels=seen.travels,
             )
         )
     return visits
 
 
+@dataclass(frozen=True)
+class Reach:
+    """How a caregiver reaches the person a booking is for."""
+
+    person: Person
+    # Found by personnummer for a first visit (no care relationship yet): busy time only.
+    by_personnummer: bool = False
+
+
+def reach_by_id(session: Session, actor: Actor, person_id: int) -> Reach:
+    """The person behind ``person_id``, for a unit that cares for them; anyone else is
+    refused exactly as for an id that names nobody."""
+    person = session.get(Person, person_id)
+    if (
+        person is None
+        or actor.role != Role.CAREGIVER
+        or actor.provider_id is None
+        or not has_care_relationship(session, person_id, actor.provider_id)
+    ):
+        raise AccessDenied()
+    return Reach(person)
+
+
+def reach_by_personnummer(session: Session, actor: Actor, pnr_text: str, *, now: datetime) -> Reach:
+    """The person with this personnummer, for a unit's first visit (busy time only)."""
+    if actor.role != Role.CAREGIVER or actor.provider_id is None:
+        raise AccessDenied()
+    person = find_person(session, pnr_text, today=now.date())
+    return Reach(
+        person, by_personnummer=not has_care_relationship(session, person.id, actor.provider_id)
+    )
+
+
 def _access_for_booking(
-    session: Session, actor: Actor, person_id: int, now: datetime, *, audit_detail: str
+    session: Session, actor: Actor, reach: Reach, now: datetime, *, audit_detail: str
 ) -> Access:
     if actor.role != Role.CAREGIVER or actor.provider_id is None:
         raise DomainError("access.denied", "only caregivers book visits")
+    person_id = reach.person.id
     if has_care_relationship(session, person_id, actor.provider_id):
         return authorize(session, actor, person_id, "calendar.read", now=now, detail=audit_detail)
+    if not reach.by_personnummer:
+        raise AccessDenied()
     # A first visit: the person's busy time only, and the lookup is audited.
     return authorize(session, actor, person_id, BUSY_LOOKUP, now=now, detail=audit_detail)
 
@@ -170,7 +206,7 @@ def _access_for_booking(
 def _check(
     session: Session,
     actor: Actor,
-    person: Person,
+    reach: Reach,
     draft: VisitDraft,
     now: datetime,
     *,
@@ -178,10 +214,11 @@ def _check(
     what: str,
 ) -> CheckResult:
     """Validate the draft and run every clash rule against the person's visits (audited)."""
+    person = reach.person
     zone = ZoneInfo(person.timezone)
     start, end = _validate(draft, zone, now)
     access = _access_for_booking(
-        session, actor, person.id, now, audit_detail=f"{what} {start.isoformat()}"
+        session, actor, reach, now, audit_detail=f"{what} {start.isoformat()}"
     )
     day = start.astimezone(zone).date()
     others = [v for v in _existing(session, person, day, day, access) if v.key != exclude_key]
@@ -202,13 +239,11 @@ def _override(warnings: list[ClashWarning], reason: str | None) -> str | None:
 
 
 def check_visit(
-    session: Session, actor: Actor, person_id: int, draft: VisitDraft, *, now: datetime
+    session: Session, actor: Actor, reach: Reach, draft: VisitDraft, *, now: datetime
 ) -> CheckResult:
     """What a proposed visit clashes with, as the caregiver may see it (audited)."""
-    person = session.get(Person, person_id)
-    if person is None:
-        raise DomainError("access.denied", "you may not book for this person")
-    result = _check(session, actor, person, draft, now, exclude_key=None, what="clash check")
+    what = "first visit: clash check" if reach.by_personnummer else "clash check"
+    result = _check(session, actor, reach, draft, now, exclude_key=None, what=what)
     session.commit()
     return result
 
@@ -216,7 +251,7 @@ def check_visit(
 def book_visit(
     session: Session,
     actor: Actor,
-    person_id: int,
+    reach: Reach,
     draft: VisitDraft,
     *,
     now: datetime,
@@ -225,12 +260,16 @@ def book_visit(
     """Save a native booking at the caregiver's unit; one transaction, person locked.
 
     The whole check runs again under the lock, so two caregivers booking at once cannot
-    both win. A hard clash is refused (``clash``) unless overridden with a reason.
+    both win. A hard clash is refused (``clash``) unless overridden with a reason. A first
+    visit (reached by personnummer) starts the unit's care relationship.
     """
+    person_id = reach.person.id
     person = begin_person_write(session, person_id)
-    if person is None:
+    if person is None or person.deleted_utc is not None:
         raise DomainError("access.denied", "you may not book for this person")
-    result = _check(session, actor, person, draft, now, exclude_key=None, what="booking")
+    what = "first visit: booking" if reach.by_personnummer else "booking"
+    reach = Reach(person, reach.by_personnummer)
+    result = _check(session, actor, reach, draft, now, exclude_key=None, what=what)
     start, end, warnings = result.start, result.end, result.warnings
     override = _override(warnings, override_reason)
     assert actor.provider_id is not None
@@ -268,7 +307,8 @@ def book_visit(
         practitioner_photo=booker.photo if booker else None,
     )
     session.add(booking)
-    ensure_care_relationship(session, person_id, provider, created_by="source", now=now)
+    # The unit's own booking system now delivers the person's bookings: a care relationship.
+    ensure_care_relationship(session, person_id, provider, created_by="booking", now=now)
     calendar_changed(session, person_id)
     replan(session, person_id, now=now)
     session.commit()
@@ -326,7 +366,7 @@ def set_opening_hours(
 def suggest_times(
     session: Session,
     actor: Actor,
-    person_id: int,
+    reach: Reach,
     *,
     minutes: int,
     first_day: date,
@@ -336,9 +376,7 @@ def suggest_times(
     limit: int = 5,
 ) -> list[Suggestion]:
     """Free slots at the caregiver's unit, best first, each with its reason (audited)."""
-    person = session.get(Person, person_id)
-    if person is None:
-        raise DomainError("access.denied", "you may not book for this person")
+    person = reach.person
     zone = ZoneInfo(person.timezone)
     _validate(VisitDraft(day=first_day, start=time(12), minutes=minutes), zone, now)
     if last_day < first_day:
@@ -348,7 +386,7 @@ def suggest_times(
     access = _access_for_booking(
         session,
         actor,
-        person_id,
+        reach,
         now,
         audit_detail=f"suggestions {first_day.isoformat()}..{last_day.isoformat()}",
     )
@@ -404,7 +442,7 @@ def rebook_visit(
     result = _check(
         session,
         actor,
-        person,
+        Reach(person),
         draft,
         now,
         exclude_key=str(booking.id),
@@ -466,29 +504,26 @@ def consolidation_review(
     for occ in merged_calendar(
         session, person.id, first - timedelta(days=7), last, zone=zone, max_days=60
     ):
-        shown = redact(
-            occ,
-            access.level_for(occ.provider_id, occ.provider_kind),
-            show_address=access.shows_address_of(occ.provider_id),
-        )
+        sight = access.sight_for(occ.provider_id, occ.provider_kind)
+        seen = seen_visit(occ, sight, str(occ.booking_id) + occ.recurrence_key)
         provider = providers[occ.provider_id]
         items.append(
             ReviewVisit(
                 visit=Visit(
-                    key=str(occ.booking_id) + occ.recurrence_key,
+                    key=seen.key,
                     start=occ.start,
                     end=occ.end,
-                    label=shown.title,
-                    location=occ.location,
-                    cancelled=occ.status == "cancelled" or occ.transparent,
-                    travels=occ.mode == "in_person",
+                    label=seen.label,
+                    location=seen.location,
+                    cancelled=not seen.takes_time,
+                    travels=seen.travels,
                 ),
                 provider_id=occ.provider_id,
-                provider=shown.provider,
-                contact=(provider.phone or "") if shown.provider else "",
+                provider=seen.unit,
+                contact=(provider.phone or "") if seen.unit else "",
                 movable_here=occ.origin == "native" and occ.provider_id == actor.provider_id,
-                in_person=occ.mode == "in_person",
-                shown=shown.title != "Upptagen",
+                in_person=seen.travels,
+                shown=seen.shown_in_full,
             )
         )
     weeks = review(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
@@ -17,9 +16,16 @@ from sqlalchemy.orm import Session
 from calendar_app.domain.errors import DomainError
 from calendar_app.domain.intervals import overlaps
 from calendar_app.domain.merge import Occurrence, mark_overlaps, merge_sources
-from calendar_app.domain.recurrence import expand, key_to_iso
-from calendar_app.models import Booking, Person, Provider, Role, Source, ViewLevel
-from calendar_app.services.access import BUSY_LOOKUP, Access, AccessDenied, Actor, authorize
+from calendar_app.domain.recurrence import (
+    MAX_STEPS_PER_VIEW,
+    Budget,
+    expand,
+    is_recurrence_key,
+    key_to_iso,
+)
+from calendar_app.domain.visibility import VisitFacts, shown_calendar, shown_facts
+from calendar_app.models import Booking, Person, Provider, Role, Source
+from calendar_app.services.access import BUSY_LOOKUP, AccessDenied, Actor, authorize
 from calendar_app.services.source_health import SourceWarning, source_warnings
 
 
@@ -203,13 +209,14 @@ def _compute(
                 )
         else:
             series[(row[_SOURCE_ID], row[_UID])].append(row)
+    budget = Budget(MAX_STEPS_PER_VIEW)  # one expansion budget for the whole view
     for parts in series.values():
-        found.extend(_expand_series(parts, window_start, window_end, zone))
+        found.extend(_expand_series(parts, window_start, window_end, zone, budget))
     return mark_overlaps(merge_sources(found))  # sorted by merge_sources
 
 
 def _expand_series(
-    parts: list[Any], window_start: datetime, window_end: datetime, zone: ZoneInfo
+    parts: list[Any], window_start: datetime, window_end: datetime, zone: ZoneInfo, budget: Budget
 ) -> list[Occurrence]:
     master = next((p for p in parts if p[_KEY] == ""), None)
     overrides = {p[_KEY]: p for p in parts if p[_KEY]}
@@ -219,6 +226,7 @@ def _expand_series(
         [p[_ICS] for p in parts],
         window_start - timedelta(days=1),
         window_end + timedelta(days=1),
+        budget,
     )
     for key, start, end in times:
         row = overrides.get(key) or master or next(iter(overrides.values()))
@@ -274,56 +282,6 @@ def _occurrence(
     )
 
 
-BUSY_TITLE = "Upptagen"
-
-
-def redact(occ: Occurrence, level: ViewLevel, *, show_address: bool = True) -> Occurrence:
-    """Hide what the viewer may not see: busy-only keeps the time, time+place the place.
-
-    ``show_address=False`` (a protected person, another unit) removes the place always.
-    """
-    if not show_address:
-        occ = dataclasses.replace(occ, location="", detail_hidden=True)
-    if level == ViewLevel.FULL:
-        return occ
-    keep_place = level == ViewLevel.TIME_PLACE
-    return dataclasses.replace(
-        occ,
-        uid=f"busy-{occ.booking_id}-{occ.recurrence_key}" if not keep_place else occ.uid,
-        title=BUSY_TITLE,
-        location=occ.location if keep_place else "",
-        provider="" if not keep_place else occ.provider,
-        provider_kind="" if not keep_place else occ.provider_kind,
-        source="",
-        practitioner_name=None,
-        practitioner_photo=None,
-        interpreter=False,
-        interpreter_language=None,
-        transport_needed=False,
-        mode="in_person" if not keep_place else occ.mode,
-        also_from=(),
-        likely_duplicate_of=(),
-        overlaps=(),
-        detail_hidden=True,
-    )
-
-
-def _visible(occurrences: list[Occurrence], access: Access) -> list[Occurrence]:
-    shown = [
-        redact(
-            o,
-            access.level_for(o.provider_id, o.provider_kind),
-            show_address=access.shows_address_of(o.provider_id),
-        )
-        for o in occurrences
-    ]
-    if all(not o.detail_hidden for o in shown):
-        return shown
-    # Overlaps are recomputed on what the viewer sees, so no hidden uid leaks through them;
-    # on copies, since the merged occurrences may be shared through the cache.
-    return mark_overlaps([o if o.detail_hidden else dataclasses.replace(o) for o in shown])
-
-
 def read_calendar(
     session: Session,
     actor: Actor,
@@ -351,7 +309,10 @@ def read_calendar(
     occurrences = merged_calendar(
         session, person_id, first_day, end_day, zone=zone, max_days=max_days
     )
-    warnings = source_warnings(session, person_id, include_personal=access.sees_personal)
+    warnings = [
+        warning.seen_with(access.sight_for(warning.provider_id, warning.provider_kind))
+        for warning in source_warnings(session, person_id, include_personal=access.sees_personal)
+    ]
     session.commit()
     return CalendarView(
         person_id=person.id,
@@ -360,7 +321,7 @@ def read_calendar(
         protected_identity=person.protected_identity,
         first_day=first_day,
         end_day=end_day,
-        occurrences=_visible(occurrences, access),
+        occurrences=shown_calendar(occurrences, access.sight_for),
         source_warnings=warnings,
     )
 
@@ -414,21 +375,58 @@ def occurrence_text(occ: Occurrence, zone: ZoneInfo) -> str:
 
 @dataclass(frozen=True)
 class BookingDetail:
-    """One booking as the viewer may see it, with the occurrence asked for."""
+    """One visit as the viewer may see it (``visit`` has been through the viewer's sight),
+    at the occurrence asked for."""
 
-    booking: Booking
-    level: ViewLevel
-    show_address: bool
-    start: datetime
-    end: datetime
-    status: str
+    visit: VisitFacts
+    person_id: int
+    occurrence_key: str
     timezone: str
+
+
+def visit_facts(booking: Booking, start: datetime, end: datetime, status: str) -> VisitFacts:
+    """Everything about one stored visit that any surface may show, before the viewer's
+    sight is applied (see calendar_app.domain.visibility.shown_facts)."""
+    provider = booking.provider
+    return VisitFacts(
+        booking_id=booking.id,
+        uid=booking.uid,
+        start=start,
+        end=end,
+        all_day=booking.all_day,
+        status=status,
+        title=booking.title,
+        location=booking.location,
+        mode=booking.mode.value,
+        unit=provider.name,
+        unit_kind=provider.kind.value,
+        unit_phone=provider.phone or "",
+        unit_contact=provider.contact_name or "",
+        unit_address=provider.address or "",
+        origin=booking.origin.value,
+        source=booking.source.name,
+        description=booking.description or "",
+        practitioner_name=booking.practitioner_name or "",
+        practitioner_photo=booking.practitioner_photo or "",
+        interpreter=booking.interpreter,
+        interpreter_language=booking.interpreter_language or "",
+        transport_needed=booking.transport_needed,
+        cancellation_terms=booking.cancellation_terms or "",
+        no_show_fee=booking.no_show_fee or "",
+        care_type=booking.care_type or "",
+        time_type=booking.time_type or "",
+        cancel_allowed=booking.cancel_allowed,
+        rebook_allowed=booking.rebook_allowed,
+        message_allowed=booking.message_allowed,
+        last_seen_utc=booking.last_seen_utc,
+    )
 
 
 def read_booking(
     session: Session, actor: Actor, booking_id: int, occurrence_key: str, *, now: datetime
 ) -> BookingDetail:
-    """The booking page's data; audits and commits the read like the calendar does."""
+    """The visit page's data as ``actor`` may see it; audits and commits the read like the
+    calendar does. A booking the actor may not see is "not found", as a missing one is."""
     booking = session.get(Booking, booking_id)
     if booking is None:
         raise DomainError("booking.not_found", "no such booking")
@@ -440,14 +438,16 @@ def read_booking(
     start, end, status = booking.start_utc, booking.end_utc, booking.status.value
     if occurrence_key and booking.recurrence_ics is not None:
         start, end, status = _find_occurrence(session, booking, occurrence_key, person.timezone)
+    sight = access.sight_for(booking.provider_id, booking.provider.kind.value)
+    facts = shown_facts(visit_facts(booking, start, end, status), sight)
     session.commit()
+    if facts.busy_only and status == "cancelled":
+        # A cancelled visit takes no time: a busy-only viewer has nothing to see here.
+        raise DomainError("booking.not_found", "no such booking")
     return BookingDetail(
-        booking=booking,
-        level=access.level_for(booking.provider_id, booking.provider.kind.value),
-        show_address=access.shows_address_of(booking.provider_id),
-        start=start,
-        end=end,
-        status=status,
+        visit=facts,
+        person_id=booking.person_id,
+        occurrence_key=occurrence_key,
         timezone=person.timezone,
     )
 
@@ -456,15 +456,14 @@ def _find_occurrence(
     session: Session, booking: Booking, key: str, timezone: str
 ) -> tuple[datetime, datetime, str]:
     zone = ZoneInfo(timezone)
-    day = date(int(key[0:4]), int(key[4:6]), int(key[6:8]))
-    for occ in merged_calendar(
-        session,
-        booking.person_id,
-        day - timedelta(days=2),
-        day + timedelta(days=3),
-        zone=zone,
-        max_days=10,
-    ):
+    if not is_recurrence_key(key):
+        raise DomainError("booking.not_found", "the booking has no such occurrence")
+    try:
+        day = date(int(key[0:4]), int(key[4:6]), int(key[6:8]))
+        first, end = day - timedelta(days=2), day + timedelta(days=3)
+    except (ValueError, OverflowError):
+        raise DomainError("booking.not_found", "the booking has no such occurrence") from None
+    for occ in merged_calendar(session, booking.person_id, first, end, zone=zone, max_days=10):
         if occ.uid == booking.uid and occ.recurrence_key == key:
             return occ.start, occ.end, occ.status
     raise DomainError("booking.not_found", "the booking has no such occurrence")

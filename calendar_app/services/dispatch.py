@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from calendar_app.domain import sms as texts
 from calendar_app.domain.errors import DomainError
 from calendar_app.domain.phone import to_e164
+from calendar_app.domain.visibility import Sight, ViewLevel, shown_facts
 from calendar_app.models import (
     Booking,
     BookingStatus,
@@ -30,9 +31,9 @@ from calendar_app.models import (
     ReminderState,
     SmsOptOut,
     UnitConsent,
-    VisitMode,
 )
 from calendar_app.services.access import active_grant
+from calendar_app.services.calendar import visit_facts
 from calendar_app.services.reminders import CANCELLED
 from calendar_app.sms import SmsError, SmsSender
 
@@ -101,29 +102,49 @@ def _recipient_phone(session: Session, row: Reminder, person: Person, now: datet
         raise DomainError("no_phone", "no mobile number") from None
 
 
+def sms_sight(session: Session, row: Reminder, person: Person, provider_id: int) -> Sight:
+    """What a reminder to this recipient may say of one unit's visit: the one decision for
+    SMS, on the same terms as every other surface.
+
+    A text leaves our site: the place never when the person's identity is protected, the
+    unit by name only where the person let reminders name it (and never a sensitive one).
+    To the person: the visit in full otherwise. To a helper: at the helper's level; one
+    who gets reminders without seeing the calendar is told time and place, which is what
+    the reminder is for."""
+    consent = session.scalars(
+        select(UnitConsent).where(
+            UnitConsent.person_id == person.id, UnitConsent.provider_id == provider_id
+        )
+    ).first()
+    named = consent is not None and consent.named_in_sms and not consent.sensitive
+    level = ViewLevel.FULL
+    if row.helper_grant_id is not None:
+        grant = session.get(HelperGrant, row.helper_grant_id)
+        level = (grant.view_level if grant else None) or ViewLevel.TIME_PLACE
+    return Sight(level, place=not person.protected_identity, unit_named=named)
+
+
 def _visit_line(
     session: Session, row: Reminder, person: Person, booking: Booking
 ) -> texts.VisitLine:
     """What the text may say about one visit, as the person's choices and privacy allow."""
     provider = session.get(Provider, booking.provider_id)
     assert provider is not None
-    consent = session.scalars(
-        select(UnitConsent).where(
-            UnitConsent.person_id == person.id, UnitConsent.provider_id == provider.id
-        )
-    ).first()
-    # Named only where the person opted in: a unit's name can tell what care it is.
-    named = consent is not None and consent.named_in_sms and not consent.sensitive
-    unit = provider.name if named else texts.NEUTRAL_UNIT
-    place = "" if person.protected_identity else (booking.location or provider.address or "")
+    facts = shown_facts(
+        visit_facts(booking, row.visit_start_utc, booking.end_utc, booking.status.value),
+        sms_sight(session, row, person, provider.id),
+    )
+    unit = facts.unit if facts.unit and not facts.unit_neutral else texts.NEUTRAL_UNIT
+    if facts.busy_only:
+        unit = texts.NEUTRAL_UNIT
     return texts.VisitLine(
         start=row.visit_start_utc,
         unit=unit,
-        place=place,
-        mode=VisitMode(booking.mode).value,
-        interpreter=booking.interpreter,
-        unit_phone=provider.phone or "",
-        cancellation=booking.cancellation_terms or "",
+        place=facts.location or (facts.unit_address if facts.unit else ""),
+        mode=facts.mode,
+        interpreter=facts.interpreter,
+        unit_phone=facts.unit_phone,
+        cancellation=facts.cancellation_terms,
         all_day=booking.all_day,
     )
 

@@ -16,6 +16,7 @@ from calendar_app.domain import feed as feed_format
 from calendar_app.domain.errors import DomainError
 from calendar_app.domain.merge import Occurrence
 from calendar_app.domain.reminders import QuietHours, Visit, alarm_offsets
+from calendar_app.domain.visibility import VisitFacts, shown_facts, shown_occurrence
 from calendar_app.models import (
     Booking,
     Feed,
@@ -26,7 +27,7 @@ from calendar_app.models import (
     UnitConsent,
     ViewLevel,
 )
-from calendar_app.services.access import PERSONAL_KIND, Actor
+from calendar_app.services.access import PERSONAL_KIND, Actor, feed_access
 from calendar_app.services.calendar import merged_calendar, read_booking
 from calendar_app.services.reminders import person_rules
 
@@ -176,8 +177,8 @@ def _events(
     )
     details = _details(session, person.id)
     masters = {(d.source_id, d.uid): d for d in details.values() if d.recurrence_key == ""}
+    access = feed_access(session, person, level, own=own)
     consents = session.scalars(select(UnitConsent).where(UnitConsent.person_id == person.id)).all()
-    sensitive = {c.provider_id for c in consents if c.sensitive}
     no_reminders = {c.provider_id for c in consents if not c.reminders}
     phones = dict(
         session.execute(
@@ -209,18 +210,13 @@ def _events(
         uid = feed_format.feed_uid(anchor.id, occ.recurrence_key)
         if uid in shown:
             continue  # the same occurrence delivered twice (merged) is one event
+        sight = access.sight_for(occ.provider_id, occ.provider_kind)
+        if shown_occurrence(occ, sight) is None:
+            continue  # a cancelled or free visit is not busy time: nothing to show
         shown.add(uid)
-        occ_level = level
-        if occ.provider_kind == PERSONAL_KIND and not own:
-            occ_level = ViewLevel.BUSY  # the person's own calendars are busy time to others
-        summary, location, description = _shown(
-            occ,
-            detail,
-            occ_level,
-            words,
-            neutral=occ.provider_id in sensitive,
-            protected=person.protected_identity,
-            phone=phones.get(occ.provider_id),
+        facts = shown_facts(_facts(occ, detail, phones.get(occ.provider_id)), sight)
+        summary, location, description = event_text(
+            facts, words, personal=occ.provider_kind == PERSONAL_KIND
         )
         if occ.status == "cancelled":
             summary = words["cancelled"].format(title=summary)
@@ -276,47 +272,67 @@ def _quiet(session: Session, person_id: int) -> QuietHours | None:
     return None
 
 
-def _shown(
-    occ: Occurrence,
-    detail: _Detail,
-    level: ViewLevel,
-    words: dict[str, str],
-    *,
-    neutral: bool,
-    protected: bool,
-    phone: str | None,
-) -> tuple[str, str, str]:
-    """Summary, location and description at ``level``; a protected person's feeds never
-    hold an address."""
-    if level == ViewLevel.BUSY:
+def _facts(occ: Occurrence, detail: _Detail, phone: str | None) -> VisitFacts:
+    """What the feed knows of one occurrence, before the viewer's sight is applied."""
+    return VisitFacts(
+        booking_id=occ.booking_id,
+        uid=occ.uid,
+        start=occ.start,
+        end=occ.end,
+        all_day=occ.all_day,
+        status=occ.status,
+        title=occ.title,
+        location=occ.location,
+        mode=occ.mode,
+        unit=occ.provider,
+        unit_kind=occ.provider_kind,
+        unit_phone=phone or "",
+        unit_contact="",
+        unit_address="",
+        origin=occ.origin,
+        source=occ.source,
+        description=detail.description,
+        practitioner_name=detail.practitioner_name or "",
+        interpreter=detail.interpreter,
+        interpreter_language=detail.interpreter_language or "",
+        transport_needed=detail.transport_needed,
+        cancellation_terms=detail.cancellation_terms or "",
+        no_show_fee=detail.no_show_fee or "",
+    )
+
+
+def event_text(facts: VisitFacts, words: dict[str, str], *, personal: bool) -> tuple[str, str, str]:
+    """Summary, location and description of one visit in a calendar file, from what the
+    viewer may see of it (``facts`` has been through the viewer's sight)."""
+    if facts.busy_only:
         return words["busy"], "", ""
-    location = "" if protected else occ.location
-    if level == ViewLevel.TIME_PLACE:
-        unit = words["neutral_unit"] if neutral else occ.provider
-        return words["visit"].format(unit=unit), location, ""
-    if occ.provider_kind == PERSONAL_KIND:
-        return occ.title or occ.provider, location, detail.description
-    lines = [detail.description] if detail.description else []
-    lines.append(words["unit"].format(unit=occ.provider))
-    if detail.practitioner_name:
-        lines.append(words["practitioner"].format(name=detail.practitioner_name))
-    if occ.mode in ("phone", "video"):
-        lines.append(words[occ.mode])
-    if detail.interpreter:
+    if facts.what_hidden:
+        unit = facts.unit or words["neutral_unit"]
+        return words["visit"].format(unit=unit), facts.location, ""
+    if personal:
+        return facts.title or facts.unit, facts.location, facts.description
+    unit = facts.unit or words["neutral_unit"]
+    lines = [facts.description] if facts.description else []
+    lines.append(words["unit"].format(unit=unit))
+    if facts.practitioner_name:
+        lines.append(words["practitioner"].format(name=facts.practitioner_name))
+    if facts.mode in ("phone", "video"):
+        lines.append(words[facts.mode])
+    if facts.interpreter:
         lines.append(
-            words["interpreter"].format(language=detail.interpreter_language)
-            if detail.interpreter_language
+            words["interpreter"].format(language=facts.interpreter_language)
+            if facts.interpreter_language
             else words["interpreter_unknown"]
         )
-    if detail.transport_needed:
+    if facts.transport_needed:
         lines.append(words["transport"])
-    if detail.cancellation_terms:
-        lines.append(words["cancellation"].format(terms=detail.cancellation_terms))
-    if detail.no_show_fee:
-        lines.append(words["fee"].format(fee=detail.no_show_fee))
-    if phone:
-        lines.append(words["call"].format(phone=phone))
-    return occ.title or occ.provider, location, "\n".join(lines)
+    if facts.cancellation_terms:
+        lines.append(words["cancellation"].format(terms=facts.cancellation_terms))
+    if facts.no_show_fee:
+        lines.append(words["fee"].format(fee=facts.no_show_fee))
+    if facts.unit_phone:
+        lines.append(words["call"].format(phone=facts.unit_phone))
+    return facts.title or unit, facts.location, "\n".join(lines)
 
 
 def booking_ics(
@@ -328,14 +344,14 @@ def booking_ics(
     now: datetime,
     locale: str = "sv",
 ) -> bytes:
-    """One visit as an iCalendar file ("Lägg till i kalender"), at the viewer's level and
-    with the same UID as in the person's feeds; the read is audited like the booking page."""
+    """One visit as an iCalendar file ("Lägg till i kalender"), saying exactly what the
+    visit page says to this viewer, with the same UID as in the person's feeds; the read is
+    audited like the booking page."""
     found = read_booking(session, actor, booking_id, occurrence_key, now=now)
-    booking = found.booking
-    person = session.get(Person, booking.person_id)
-    assert person is not None
-    zone = ZoneInfo(person.timezone)
-    details = _details(session, person.id)
+    visit = found.visit
+    booking = session.get(Booking, booking_id)
+    assert booking is not None
+    details = _details(session, found.person_id)
     session.commit()
     detail = details[booking.id]
     master = None
@@ -349,58 +365,28 @@ def booking_ics(
             None,
         )
     key = occurrence_key or booking.recurrence_key
-    dated = booking.all_day
-    occ = Occurrence(
-        booking_id=booking.id,
-        uid=booking.uid,
-        recurrence_key=key,
-        start=found.start,
-        end=found.end,
-        all_day=dated,
-        start_date=found.start.astimezone(zone).date() if dated else None,
-        end_date=found.end.astimezone(zone).date() if dated else None,
-        title=booking.title,
-        location=booking.location,
-        provider_id=booking.provider_id,
-        provider=booking.provider.name,
-        provider_kind=booking.provider.kind.value,
-        source="",
-        status=found.status,
-        transparent=booking.transparent,
-        mode=booking.mode.value,
-    )
-    consent = session.scalars(
-        select(UnitConsent).where(
-            UnitConsent.person_id == person.id, UnitConsent.provider_id == booking.provider_id
-        )
-    ).first()
-    session.commit()
+    zone = ZoneInfo(found.timezone)
+    dated = visit.all_day
     words = feed_format.texts(locale)
-    summary, location, description = _shown(
-        occ,
-        detail,
-        found.level,
-        words,
-        neutral=consent is not None and consent.sensitive,
-        protected=person.protected_identity or not found.show_address,
-        phone=booking.provider.phone,
+    summary, location, description = event_text(
+        visit, words, personal=visit.unit_kind == PERSONAL_KIND
     )
-    if found.status == "cancelled":
+    if visit.status == "cancelled":
         summary = words["cancelled"].format(title=summary)
     sequence, changed = _versions(detail, master)
     event = feed_format.FeedEvent(
         uid=feed_format.feed_uid((master or detail).id, key),
-        start=None if dated else found.start,
-        end=None if dated else found.end,
-        start_date=occ.start_date,
-        end_date=occ.end_date,
+        start=None if dated else visit.start,
+        end=None if dated else visit.end,
+        start_date=visit.start.astimezone(zone).date() if dated else None,
+        end_date=visit.end.astimezone(zone).date() if dated else None,
         summary=summary,
         location=location,
         description=description,
-        status=found.status,
+        status=visit.status,
         sequence=sequence,
         changed=changed,
-        transparent=booking.transparent,
+        transparent=booking.transparent and not visit.busy_only,
     )
     return feed_format.render(
         feed_format.FeedCalendar(name=DEFAULT_LABEL, zone=zone, locale=locale), [event]

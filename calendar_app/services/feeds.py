@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import String
 
 from calendar_app.clock import Clock
-from calendar_app.db import from_sqlite_instant, session_scope, sqlite_instant
+from calendar_app.db import begin_reading, from_sqlite_instant, session_scope, sqlite_instant
 from calendar_app.domain import feed as feed_format
 from calendar_app.domain.errors import DomainError
 from calendar_app.models import (
@@ -780,14 +780,24 @@ def record_fetch(
 
 
 def _render_and_store(session: Session, feed_id: int, *, now: datetime) -> Rendered:
-    # The feed's row is locked first: a revocation either comes after this render (and
-    # deletes it) or before it (and nothing is stored for a dead feed).
+    """Render a feed and store the render; ``session`` must be outside a transaction.
+
+    The render is made in a transaction that only reads (on SQLite it takes no write lock,
+    so nobody waits for it), and stored in a short one that locks the feed's row first: a
+    revocation either comes after the store (and deletes the render) or before it (and
+    nothing is stored for a dead feed). A render made while the calendar changed carries
+    the older version in its key, so a fetch renders again rather than serve it.
+    """
+    begin_reading(session)
+    try:
+        key, body = render(session, feed_id, now)
+    finally:
+        session.rollback()  # the read ends here: nothing was written
     live = session.execute(
         select(Feed.id).where(Feed.id == feed_id, Feed.revoked_utc.is_(None)).with_for_update()
     ).first()
     if live is None:
         raise DomainError("feed.not_found", "no such feed")
-    key, body = render(session, feed_id, now)
     etag = hashlib.sha256(body).hexdigest()[:32]
     previous = session.execute(
         select(FeedRender.etag, FeedRender.last_modified_utc).where(FeedRender.feed_id == feed_id)

@@ -22,7 +22,7 @@ from calendar_app.models import (
     ProviderKind,
     VisitMode,
 )
-from calendar_app.providers import ics
+from calendar_app.providers import ProviderError, ics
 from calendar_app.services.directory import (
     ensure_care_relationship,
     get_or_add_provider,
@@ -48,6 +48,18 @@ class ImportSummary:
         )
 
 
+class NothingUsable(ProviderError):
+    """A file that has events, none of them readable: refused like a damaged file, since
+    "added 0, skipped 3" would read as success. ``skipped`` says what was wrong with each."""
+
+    def __init__(self, skipped: tuple[SkippedEvent, ...]) -> None:
+        super().__init__(
+            "ics.nothing_usable",
+            f"no event in the file could be read ({len(skipped)} skipped); nothing was imported",
+        )
+        self.skipped = skipped
+
+
 def import_ics_file(
     session: Session,
     *,
@@ -61,7 +73,9 @@ def import_ics_file(
 ) -> ImportSummary:
     """Parse ``data`` and merge it into the person's bookings from that source.
 
-    A file damaged as a whole raises ``ProviderError`` before anything is written.
+    A file damaged as a whole, or whose every event is unreadable (:class:`NothingUsable`),
+    raises ``ProviderError`` before anything is written. A calendar with no events at all
+    is a valid read: as a complete read it may cancel what the source no longer lists.
     """
     person = session.get(Person, person_id)
     if person is None:
@@ -69,6 +83,8 @@ def import_ics_file(
     zone = person.timezone
     session.rollback()  # parse outside the write lock; the write transaction starts below
     read = ics.parse(data, default_zone=zone, max_bytes=max_bytes)
+    if read.skipped and not read.bookings:
+        raise NothingUsable(read.skipped)
     locked = begin_person_write(session, person_id)
     if locked is None or locked.deleted_utc is not None:
         session.rollback()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -9,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from calendar_app.domain.visibility import Sight, neutral_unit, unit_label
 from calendar_app.models import (
     Provider,
     ProviderKind,
@@ -43,10 +45,23 @@ class SourceWarning:
     """A source whose bookings may be out of date, for the calendar's viewers."""
 
     source_id: int
-    unit: str
+    unit: str  # '' when the viewer may not see the unit's name (see unit_neutral)
     state: str  # stale, failing or held
     since_utc: datetime | None  # the last good read; None if there never was one
     review_id: int | None
+    provider_id: int = 0
+    provider_kind: str = ""
+    unit_neutral: bool = False  # the unit is named only neutrally to this viewer
+
+    def seen_with(self, sight: Sight) -> SourceWarning:
+        """The warning as a viewer with ``sight`` of the unit may see it: a unit they see
+        only as busy time is not named (nor is a sensitive one below the full level)."""
+        return dataclasses.replace(
+            self,
+            unit=unit_label(self.unit, sight),
+            unit_neutral=neutral_unit(sight),
+            review_id=self.review_id if sight.full else None,
+        )
 
 
 def source_warnings(
@@ -74,6 +89,8 @@ def source_warnings(
             state=source.state.value,
             since_utc=source.last_success_utc,
             review_id=pending.get(source.id),
+            provider_id=provider.id,
+            provider_kind=provider.kind.value,
         )
         for source, provider in session.execute(query).all()
     ]

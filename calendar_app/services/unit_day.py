@@ -10,7 +10,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from calendar_app.domain.merge import Occurrence
-from calendar_app.models import Booking, Person, Role
+from calendar_app.models import Booking, CareRelationship, Person, Role
 from calendar_app.services.access import AccessDenied, Actor, audit
 from calendar_app.services.calendar import local_midnight, merged_calendar
 
@@ -31,9 +31,16 @@ def unit_day(
     if actor.role != Role.CAREGIVER or actor.provider_id is None:
         raise AccessDenied()
     start, end = local_midnight(day, zone), local_midnight(day + timedelta(days=1), zone)
+    # Only people the unit cares for now: an ended care relationship ends the unit's view.
     people = session.scalars(
         select(Person)
         .join(Booking, Booking.person_id == Person.id)
+        .join(
+            CareRelationship,
+            (CareRelationship.person_id == Person.id)
+            & (CareRelationship.provider_id == actor.provider_id)
+            & CareRelationship.ended_utc.is_(None),
+        )
         .where(
             Booking.provider_id == actor.provider_id,
             Booking.range_start_utc < end,

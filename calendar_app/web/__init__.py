@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +31,15 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+
+
+def security_headers(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The headers every answer carries (pages and feeds alike): SECURITY_HEADERS, and
+    Strict-Transport-Security when the public address is https (config.py makes it)."""
+    headers = list(SECURITY_HEADERS.items())
+    if config["STRICT_TRANSPORT_SECURITY"]:
+        headers.append(("Strict-Transport-Security", config["STRICT_TRANSPORT_SECURITY"]))
+    return headers
 
 
 def db() -> Session:
@@ -164,7 +173,7 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _security_headers(response: Any) -> Any:
-        response.headers.update(SECURITY_HEADERS)
+        response.headers.update(security_headers(current_app.config))
         if request.path != "/healthz" and not request.path.startswith("/static/"):
             response.headers.setdefault("Cache-Control", "no-store")
         return response

@@ -15,7 +15,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from calendar_app import metrics
 from calendar_app.domain.errors import DomainError
 from calendar_app.models import Provider, Role
-from calendar_app.services import tokens
+from calendar_app.services import protection, tokens
+from calendar_app.services.directory import find_person
 from calendar_app.web import db, now_utc
 from calendar_app.web.auth import current_actor, login_required, require_role
 from calendar_app.web.messages import error_text
@@ -126,3 +127,29 @@ def _source_totals(groups: list[metrics.SourceGroup]) -> dict[str, int]:
         for state, count in group.by_state.items():
             totals[state] = totals.get(state, 0) + count
     return totals
+
+
+@bp.route("/protected-identity", methods=["GET", "POST"])
+@login_required
+def protected_identity() -> ResponseReturnValue:
+    """Record that a person has protected personal data, or that it has ended, with the
+    decision's reference (personnummer in the form body, never in the address)."""
+    require_role(Role.ADMIN)
+    if request.method == "GET":
+        return render_template("admin/protected_identity.html", changed=None)
+    form = request.form
+    try:
+        person = find_person(db(), form.get("personnummer", ""), today=now_utc().date())
+        changed = protection.set_protected_identity(
+            db(),
+            current_actor(),
+            person.id,
+            protected=form.get("action", "on") != "off",
+            reference=form.get("reference", ""),
+            now=now_utc(),
+        )
+    except DomainError as exc:
+        db().rollback()
+        flash(error_text(exc.code, exc.message), "error")
+        return render_template("admin/protected_identity.html", changed=None), 400
+    return render_template("admin/protected_identity.html", changed=changed)

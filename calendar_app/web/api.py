@@ -5,6 +5,7 @@ Errors are ``{"error": {"code": "...", "message": "..."}}`` with a stable code.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date, time
 from typing import Any
@@ -14,17 +15,22 @@ from flask import Blueprint, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from calendar_app.domain.clashes import ClashWarning
+from calendar_app.domain.dates import client_day
 from calendar_app.domain.errors import DomainError
-from calendar_app.models import Person, Role
+from calendar_app.models import Role
 from calendar_app.services import calendar as calendar_service
 from calendar_app.services import preferences
 from calendar_app.services import settings as settings_service
 from calendar_app.services.access import AccessDenied
 from calendar_app.services.audit import read_audit_log
 from calendar_app.services.booking import (
+    CheckResult,
+    Reach,
     book_visit,
     cancel_visit,
     check_visit,
+    reach_by_id,
+    reach_by_personnummer,
     rebook_visit,
     set_opening_hours,
     suggest_times,
@@ -107,9 +113,10 @@ def _day(name: str) -> date:
     if not value:
         raise DomainError("range.missing", f"query parameter '{name}' (YYYY-MM-DD) is required")
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise DomainError("range.date_format", f"'{name}' must be a date as YYYY-MM-DD") from None
+    return client_day(day, name)
 
 
 @bp.get("/people/<int:person_id>/calendar")
@@ -150,30 +157,69 @@ def _json_body(*, texts_checked_here: bool = True) -> dict[str, Any]:
     # which is why this blueprint needs no CSRF token.
     if not request.is_json:
         raise DomainError("request.json", "send a JSON body (Content-Type: application/json)")
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than the JSON parser's stack goes
+        raise DomainError("request.json", "the body is nested too deeply") from None
     if not isinstance(body, dict):
         raise DomainError("request.json", "the body must be a JSON object")
+    fault = _body_fault(body)
+    if fault:
+        raise DomainError("request.json", fault)
     # The push API checks each text itself and names the field (push.text).
-    if texts_checked_here and _has_control_characters(body):
-        raise DomainError("request.text", "a text in the body contains control characters")
+    if texts_checked_here and _has_unstorable_text(body):
+        raise DomainError(
+            "request.text", "a text in the body has control characters or is not valid Unicode"
+        )
     return body
+
+
+# No body of this API nests more than three levels; every check that walks a body (the
+# texts' check below, the services' own) may then recurse without a care.
+MAX_BODY_DEPTH = 16
+
+
+def _body_fault(body: Any) -> str | None:
+    """What makes a JSON body unusable: nesting deeper than MAX_BODY_DEPTH, or a number
+    that is no number (1e400 reads as infinity; NaN). Found level by level, not by
+    recursion, which a body nested thousands deep would exhaust."""
+    level = [body]
+    for _ in range(MAX_BODY_DEPTH):
+        if any(isinstance(item, float) and not math.isfinite(item) for item in level):
+            return "a number in the body is out of range"
+        level = [
+            child
+            for item in level
+            if isinstance(item, dict | list)
+            for child in (item.values() if isinstance(item, dict) else item)
+        ]
+        if not level:
+            return None
+    return "the body is nested too deeply"
 
 
 # Control characters other than tab and line breaks; PostgreSQL cannot store U+0000 at all.
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def _has_control_characters(value: Any) -> bool:
-    """Whether any string in the JSON value, key or value at any depth, has one."""
+def _has_unstorable_text(value: Any) -> bool:
+    """Whether any string in the JSON value, key or value at any depth, has a control
+    character or a lone surrogate ("\\ud800" is valid JSON, but no text a database stores)."""
     if isinstance(value, str):
-        return CONTROL_CHARACTERS.search(value) is not None
+        return CONTROL_CHARACTERS.search(value) is not None or not _is_unicode(value)
     if isinstance(value, dict):
-        return any(
-            _has_control_characters(k) or _has_control_characters(v) for k, v in value.items()
-        )
+        return any(_has_unstorable_text(k) or _has_unstorable_text(v) for k, v in value.items())
     if isinstance(value, list):
-        return any(_has_control_characters(item) for item in value)
+        return any(_has_unstorable_text(item) for item in value)
     return False
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @bp.get("/people/<int:person_id>/settings")
@@ -288,6 +334,7 @@ def busy() -> ResponseReturnValue:
         end = date.fromisoformat(str(body.get("to", "")))
     except ValueError:
         raise DomainError("range.date_format", "from and to must be dates as YYYY-MM-DD") from None
+    first, end = client_day(first, "from"), client_day(end, "to")
     now = now_utc()
     actor = current_actor()
     if actor.role != Role.CAREGIVER:
@@ -356,7 +403,7 @@ def put_preferences(person_id: int) -> ResponseReturnValue:
             windows=windows,
             now=now_utc(),
         )
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         raise DomainError("preferences.format", "see the OpenAPI document for the shape") from None
     return jsonify(
         _preferences_json(
@@ -369,10 +416,7 @@ def _warning_json(warning: ClashWarning) -> dict[str, Any]:
     return {"kind": warning.kind, "hard": warning.hard, "other": warning.other}
 
 
-@bp.post("/people/<int:person_id>/visits/check")
-def check_proposed_visit(person_id: int) -> ResponseReturnValue:
-    """What a proposed visit clashes with (caregivers; audited)."""
-    result = check_visit(db(), current_actor(), person_id, draft_from(_json_body()), now=now_utc())
+def _check_json(result: CheckResult) -> Any:
     return jsonify(
         {
             "start": result.start.isoformat(),
@@ -380,6 +424,47 @@ def check_proposed_visit(person_id: int) -> ResponseReturnValue:
             "warnings": [_warning_json(w) for w in result.warnings],
         }
     )
+
+
+@bp.post("/people/<int:person_id>/visits/check")
+def check_proposed_visit(person_id: int) -> ResponseReturnValue:
+    """What a proposed visit clashes with (caregivers of the person's units; audited)."""
+    reach = reach_by_id(db(), current_actor(), person_id)
+    return _check_json(
+        check_visit(db(), current_actor(), reach, draft_from(_json_body()), now=now_utc())
+    )
+
+
+def _first_visit_reach(body: dict[str, Any]) -> Reach:
+    return reach_by_personnummer(
+        db(), current_actor(), str(body.get("personnummer", "")), now=now_utc()
+    )
+
+
+@bp.post("/first-visits/check")
+def check_first_visit() -> ResponseReturnValue:
+    """A unit's first visit to a person it does not yet care for: what the time clashes
+    with, against the person's busy time only (personnummer in the body; audited)."""
+    body = _json_body()
+    reach = _first_visit_reach(body)
+    return _check_json(check_visit(db(), current_actor(), reach, draft_from(body), now=now_utc()))
+
+
+@bp.post("/first-visits")
+def create_first_visit() -> ResponseReturnValue:
+    """Book a unit's first visit to a person, found by personnummer (never by id); the
+    booking starts the unit's care relationship. A hard clash needs override_reason."""
+    body = _json_body()
+    reach = _first_visit_reach(body)
+    booking = book_visit(
+        db(),
+        current_actor(),
+        reach,
+        draft_from(body),
+        now=now_utc(),
+        override_reason=body.get("override_reason"),
+    )
+    return jsonify({**_booking_json(booking), "person_id": booking.person_id}), 201
 
 
 def _booking_json(booking: Any) -> dict[str, Any]:
@@ -400,7 +485,7 @@ def create_visit(person_id: int) -> ResponseReturnValue:
     booking = book_visit(
         db(),
         current_actor(),
-        person_id,
+        reach_by_id(db(), current_actor(), person_id),
         draft_from(body),
         now=now_utc(),
         override_reason=body.get("override_reason"),
@@ -416,19 +501,21 @@ def suggest_visits(person_id: int) -> ResponseReturnValue:
         first = date.fromisoformat(str(body.get("from", "")))
         last = date.fromisoformat(str(body.get("to", "")))
         minutes = int(body.get("minutes", 0))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise DomainError("visit.format", "give minutes, from and to (YYYY-MM-DD)") from None
+    first, last = client_day(first, "from"), client_day(last, "to")
+    reach = reach_by_id(db(), current_actor(), person_id)
     found = suggest_times(
         db(),
         current_actor(),
-        person_id,
+        reach,
         minutes=minutes,
         first_day=first,
         last_day=last,
         location=str(body.get("location", "")),
         now=now_utc(),
     )
-    zone = db().get(Person, person_id).timezone  # type: ignore[union-attr]
+    zone = reach.person.timezone
     return jsonify(
         [
             {

@@ -8,10 +8,12 @@ Both end in the same server-side session.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
 from typing import Any
+from urllib.parse import unquote
 
 import requests
 from authlib.common.errors import AuthlibBaseError
@@ -37,7 +39,7 @@ from flask_babel import ngettext
 from calendar_app.domain.errors import DomainError
 from calendar_app.domain.photos import PhotoError
 from calendar_app.models import Role
-from calendar_app.services import accounts, identity, photos
+from calendar_app.services import accounts, identity, photos, protection
 from calendar_app.services.access import Actor
 from calendar_app.web import LOCALES, db, now_utc
 from calendar_app.web.messages import error_text
@@ -53,7 +55,9 @@ def policy() -> accounts.LoginPolicy:
         idle=timedelta(minutes=config["SESSION_IDLE_MINUTES"]),
         max_failures_per_account=config["LOGIN_MAX_FAILURES_PER_ACCOUNT"],
         max_failures_per_address=config["LOGIN_MAX_FAILURES_PER_ADDRESS"],
+        max_failures_per_device=config["LOGIN_MAX_FAILURES_PER_DEVICE"],
         throttle_window=timedelta(minutes=config["LOGIN_THROTTLE_MINUTES"]),
+        device_lifetime=timedelta(days=config["LOGIN_DEVICE_COOKIE_DAYS"]),
     )
 
 
@@ -112,11 +116,31 @@ def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
+# What a browser would drop from a URL or read differently (WHATWG URL parsing strips C0
+# controls and spaces at the ends and tabs and newlines anywhere, and reads "\" as "/"):
+# "/<tab>/evil.example" and "/\evil.example" are "//evil.example", another site.
+_REREAD = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+def _is_own_path(url: str) -> bool:
+    """Whether ``url`` is a path on this site exactly as a browser reads it."""
+    return url.startswith("/") and not url.startswith("//") and not _REREAD.search(url)
+
+
 def _local_target(target: str | None) -> str:
-    # Only local paths: never redirect to another site after login.
-    if not target or not target.startswith("/") or target.startswith("//"):
-        return url_for("person.home")
-    return target
+    """Where to go after signing in or switching language: a path on this site, else home.
+
+    Checked as written and once percent-decoded, so that a layer that decodes again (a
+    proxy, a second redirect) cannot turn it into another site either.
+    """
+    if target and _is_own_path(target) and _is_own_path(unquote(target)):
+        return target
+    return url_for("person.home")
+
+
+def _device_cookie_name() -> str:
+    # Behind https the __Host- prefix binds the cookie to this exact host, as for the session.
+    return "__Host-device" if current_app.config["SESSION_COOKIE_SECURE"] else "device"
 
 
 def _start_session(user_token: str, target: str) -> ResponseReturnValue:
@@ -157,14 +181,18 @@ def login() -> ResponseReturnValue:
         return _login_page()
     if not current_app.config["PASSWORD_LOGIN"]:
         abort(404)
+    username = request.form.get("username", "")
+    secret, limits, now = current_app.config["SECRET_KEY"], policy(), now_utc()
+    cookie = request.cookies.get(_device_cookie_name(), "")
     try:
         token = accounts.log_in(
             db(),
-            request.form.get("username", ""),
+            username,
             request.form.get("password", ""),
-            now=now_utc(),
+            now=now,
             remote_addr=request.remote_addr or "",
-            policy=policy(),
+            policy=limits,
+            device=accounts.device_for(secret, cookie, username, now=now, policy=limits),
         )
     except accounts.LoginThrottled as exc:
         flash(_throttled_message(exc.retry_after), "error")
@@ -174,7 +202,18 @@ def login() -> ResponseReturnValue:
     except DomainError:
         flash(_("Wrong user name or password."), "error")
         return _login_page(401)
-    return _start_session(token, request.args.get("next", ""))
+    response = current_app.make_response(_start_session(token, request.args.get("next", "")))
+    # A new cookie on every sign-in: a count of failures of its own, and a new lifetime.
+    response.set_cookie(
+        _device_cookie_name(),
+        accounts.device_cookie(secret, username, now=now),
+        max_age=int(limits.device_lifetime.total_seconds()),
+        path="/",
+        secure=bool(current_app.config["SESSION_COOKIE_SECURE"]),
+        httponly=True,
+        samesite="Strict",
+    )
+    return response
 
 
 OIDC_MESSAGES = {
@@ -234,6 +273,16 @@ def oidc_callback() -> ResponseReturnValue:
         db().rollback()
         flash(str(OIDC_MESSAGES.get(exc.code, OIDC_MESSAGES["login.no_identity"])), "error")
         return _login_page(403)
+    protection_claim = current_app.config["OIDC_PROTECTED_IDENTITY_CLAIM"]
+    if protection_claim and user.person_id is not None:
+        # The broker's word on protected identity, where it sends one, keeps ours in step.
+        protection.follow_broker_claim(
+            db(),
+            user.person_id,
+            claims.get(protection_claim),
+            actor=Actor(user_id=None, role=None, label=protection.BROKER, person_id=user.person_id),
+            now=now_utc(),
+        )
     token = accounts.open_session(db(), user, now=now_utc(), policy=policy(), method="oidc")
     return _start_session(token, session.pop("login_next", ""))
 

@@ -30,11 +30,12 @@ from limits import parse
 from werkzeug.http import http_date, quote_etag
 from werkzeug.wrappers import Request
 
+from calendar_app import logs
 from calendar_app.domain.errors import DomainError
 from calendar_app.models import Booking, Person, Role
 from calendar_app.services import feed_render, feeds
 from calendar_app.services.access import AccessDenied
-from calendar_app.web import SECURITY_HEADERS, db, now_utc
+from calendar_app.web import db, now_utc, security_headers
 from calendar_app.web.auth import current_actor, login_required
 from calendar_app.web.settings import refused
 
@@ -79,7 +80,7 @@ class FeedFetches:
             log.exception("a feed could not be served")
             answer = Response(FAILED, 500, content_type=TEXT)
         if isinstance(answer, Response):
-            for name, value in SECURITY_HEADERS.items():
+            for name, value in security_headers(self.app.config):
                 answer.headers.setdefault(name, value)
         return answer(environ, start_response)
 
@@ -114,7 +115,7 @@ class FeedFetches:
             )
         if served is None:
             return self.miss(request)
-        return FeedAnswer(served, compressed)
+        return FeedAnswer(served, compressed, security_headers(self.app.config))
 
     def miss(self, request: Request) -> Response:
         """404 for an address that is no live feed; 429 once the client's misses exceed
@@ -153,6 +154,7 @@ class FeedAnswer:
 
     served: feeds.Served
     compressed: bool  # the client takes gzip: the stored bytes are sent as they are
+    security: list[tuple[str, str]]  # web.security_headers
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         served = self.served
@@ -162,7 +164,7 @@ class FeedAnswer:
             ("Cache-Control", CACHE_CONTROL),
             ("Vary", "Accept-Encoding"),
             ("X-Robots-Tag", "noindex"),
-            *SECURITY_HEADERS.items(),
+            *self.security,
         ]
         if served.status == 304:
             start_response("304 Not Modified", headers)
@@ -303,19 +305,17 @@ def booking_file(person_id: int, booking_id: int) -> ResponseReturnValue:
 
 # Feed URLs are secrets: request lines in access logs (the development server's, gunicorn's)
 # and any message quoting a path show the feed path without its token.
-_FEED_PATH = re.compile(r"(/feed/)[^\s/?\"']+")
-
-
 class HideFeedTokens(logging.Filter):
-    """Rewrites a log record's message so that no feed token is in it."""
+    """Rewrites a log record's message so that no feed token is in it, however the path
+    was written (the same pattern as the JSON lines' scrubber, calendar_app.logs)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a record that cannot be formatted is left alone
             return True
-        if "/feed/" in message:
-            record.msg, record.args = _FEED_PATH.sub(r"\1…", message), None
+        if "feed" in message.lower():
+            record.msg, record.args = logs.FEED_TOKEN.sub(logs.FEED_MARK, message), None
         return True
 
 

@@ -35,12 +35,14 @@ _MESSAGES = {
     "ics.no_calendar": _l("The file holds data outside a calendar. Nothing was imported."),
     "ics.mixed_methods": _l("The file mixes different kinds of calendar messages."),
     "ics.method_unsupported": _l("The file is a calendar reply, not a list of bookings."),
+    "ics.nothing_usable": _l("No event in the file could be read. Nothing was imported."),
     "event.damaged": _l("the event is damaged"),
     "event.no_start": _l("the event has no start time"),
     "event.end_before_start": _l("the event ends before it starts"),
     "event.unknown_tzid": _l("the event uses an unknown time zone"),
     "event.rrule_invalid": _l("the event's repeat rule cannot be used"),
     "event.rrule_too_frequent": _l("the event repeats more often than daily"),
+    "event.too_many_occurrences": _l("the event repeats too often to be shown"),
     "event.date_out_of_range": _l("the event lies before 1900 or after 2199"),
     "range.invalid": _l("The end date must come after the start date."),
     "range.too_long": _l("Choose a period of at most 400 days."),
@@ -95,12 +97,17 @@ _MESSAGES = {
     "invitation.invalid": _l("The code is not valid. Ask for a new invitation."),
     "invitation.role": _l("Log in with a helper account to accept."),
     "invitation.username": _l("Choose another user name."),
-    "password.too_short": _l("The password must have at least 8 characters."),
+    "password.too_short": _l("The password must have at least 10 characters."),
+    "password.weak": _l(
+        "The password is too easy to guess. Use a few words that belong together only for you."
+    ),
+    "protection.reference_missing": _l("Write the reference of the decision."),
     "person.not_found": _l("No person with that personnummer is registered."),
     "personnummer.format": _l("Write the personnummer as YYYYMMDD-XXXX."),
     "personnummer.checksum": _l("The personnummer is not valid (check digit)."),
     "personnummer.date": _l("The personnummer holds no valid date."),
     "range.date_format": _l("Write dates as YYYY-MM-DD."),
+    "date.out_of_range": _l("Choose a date in the years 1900 to 2200."),
     "preferences.number": _l("Write whole numbers."),
     "opening.format": _l("Give opening hours as weekdays with a start and an end."),
     "preferences.format": _l("The preferences could not be read."),
@@ -135,6 +142,10 @@ _ACTIONS = {
     "feed.create": _l("Made a calendar feed of your calendar"),
     "feed.list": _l("Looked at your calendar feeds"),
     "unit.day_list": _l("Saw your visits with the unit in its list of the day"),
+    "person.protected_identity_on": _l(
+        "Recorded that your personal data is protected (skyddade personuppgifter)"
+    ),
+    "person.protected_identity_off": _l("Recorded that the protection of your personal data ended"),
 }
 
 

@@ -117,6 +117,25 @@ VISIT_BODY = {
 }
 
 
+def _first_visit_body() -> dict[str, Any]:
+    """A visit, for a person found by personnummer (in the body, never in the URL)."""
+    content = VISIT_BODY["content"]["application/json"]  # type: ignore[index]
+    schema = content["schema"]
+    return {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    **schema,
+                    "required": ["personnummer", *schema["required"]],
+                    "properties": {"personnummer": {"type": "string"}, **schema["properties"]},
+                },
+                "example": {"personnummer": "19900101-2385", **content["example"]},
+            }
+        },
+    }
+
+
 def _errors(*codes: int) -> dict[str, Any]:
     return {
         str(code): {
@@ -323,10 +342,36 @@ def _document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/first-visits/check": {
+                "post": {
+                    "operationId": "checkFirstVisit",
+                    "summary": "A unit's first visit to a person it does not yet care for: what "
+                    "the time clashes with, against the person's busy time only (audited)",
+                    "requestBody": _first_visit_body(),
+                    "responses": {
+                        "200": {"description": "hard clashes and soft warnings"},
+                        **_errors(400, 401, 403, 404, 415),
+                    },
+                }
+            },
+            "/api/v1/first-visits": {
+                "post": {
+                    "operationId": "bookFirstVisit",
+                    "summary": "Book a unit's first visit to a person found by personnummer; "
+                    "it starts the unit's care relationship (a hard clash needs "
+                    "override_reason: 409 clash)",
+                    "requestBody": _first_visit_body(),
+                    "responses": {
+                        "201": {"description": "booked; person_id names the person from now on"},
+                        **_errors(400, 401, 403, 404, 409, 415),
+                    },
+                }
+            },
             "/api/v1/people/{person_id}/visits/check": {
                 "post": {
                     "operationId": "checkVisit",
-                    "summary": "What a proposed visit clashes with (caregivers; audited)",
+                    "summary": "What a proposed visit clashes with (caregivers of a unit that "
+                    "cares for the person; audited)",
                     "parameters": [PERSON_ID],
                     "requestBody": VISIT_BODY,
                     "responses": {

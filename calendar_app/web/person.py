@@ -20,13 +20,16 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from calendar_app.domain.bookings import SkippedEvent
+from calendar_app.domain.dates import client_day
 from calendar_app.domain.errors import DomainError
+from calendar_app.domain.recurrence import is_recurrence_key
 from calendar_app.models import Person, Provider, ProviderKind, Role
 from calendar_app.providers import ProviderError
 from calendar_app.services import calendar as calendar_service
 from calendar_app.services.access import AccessDenied, authorize, visible_people
 from calendar_app.services.booking import consolidation_review
-from calendar_app.services.imports import import_ics_file
+from calendar_app.services.imports import NothingUsable, import_ics_file
 from calendar_app.web import db, now_utc
 from calendar_app.web.auth import current_actor, login_required
 from calendar_app.web.messages import error_text
@@ -42,8 +45,8 @@ def _parse_day(text: str | None, default: date) -> date:
     if not text:
         return default
     try:
-        return date.fromisoformat(text)
-    except ValueError:
+        return client_day(date.fromisoformat(text), "day")
+    except (ValueError, DomainError):
         abort(400)
 
 
@@ -181,6 +184,8 @@ def _by_day(
 def booking(person_id: int, booking_id: int) -> ResponseReturnValue:
     """One visit: what, when, where, who, and whom to contact to change it."""
     key = request.args.get("occ", "")
+    if key and not is_recurrence_key(key):
+        abort(400)
     try:
         detail = calendar_service.read_booking(
             db(), current_actor(), booking_id, key, now=now_utc()
@@ -189,7 +194,7 @@ def booking(person_id: int, booking_id: int) -> ResponseReturnValue:
         abort(403)
     except DomainError:
         abort(404)
-    if detail.booking.person_id != person_id:
+    if detail.person_id != person_id:
         abort(404)
     return render_template("person/booking.html", detail=detail, person_id=person_id)
 
@@ -228,6 +233,7 @@ def import_file(person_id: int) -> ResponseReturnValue:
     except (ProviderError, DomainError) as exc:
         db().rollback()
         flash(error_text(exc.code, exc.message), "error")
+        _flash_skipped(exc.skipped if isinstance(exc, NothingUsable) else ())
         return render_template("person/import.html", person_id=person_id, own_unit=own_unit), 400
     flash(
         _(
@@ -241,16 +247,20 @@ def import_file(person_id: int) -> ResponseReturnValue:
         ),
         "info",
     )
-    for skipped in summary.skipped[:20]:
+    _flash_skipped(summary.skipped)
+    return redirect(url_for("person.week", person_id=person_id))
+
+
+def _flash_skipped(skipped: tuple[SkippedEvent, ...]) -> None:
+    for event in skipped[:20]:
         flash(
             _(
                 "Skipped event %(uid)s: %(reason)s",
-                uid=skipped.uid or "?",
-                reason=error_text(skipped.code, skipped.reason),
+                uid=event.uid or "?",
+                reason=error_text(event.code, event.reason),
             ),
             "warning",
         )
-    return redirect(url_for("person.week", person_id=person_id))
 
 
 @bp.get("/people/<int:person_id>/review")

@@ -21,7 +21,7 @@ from flask_babel import gettext as _
 
 from calendar_app.domain.errors import DomainError
 from calendar_app.services import reminders
-from calendar_app.services.access import AccessDenied
+from calendar_app.services.access import AccessDenied, may
 from calendar_app.sms import SmsError
 from calendar_app.web import db, now_utc
 from calendar_app.web.auth import current_actor, login_required
@@ -53,10 +53,15 @@ def clock_field(text: str | None) -> time | None:
     if not text:
         return None
     hour, _, minute = text.partition(":")
-    digits = hour.isdigit() and len(hour) <= 2 and (minute == "" or minute.isdigit())
+    digits = _digits(hour) and len(hour) <= 2 and (minute == "" or _digits(minute))
     if digits and len(minute) in (0, 2) and int(hour) < 24 and int(minute or 0) < 60:
         return time(int(hour), int(minute or 0))
     raise DomainError("reminder.time", "write the time as HH.MM, e.g. 18.00")
+
+
+def _digits(text: str) -> bool:
+    # str.isdigit() also holds for "²" and other digits int() does not read.
+    return text.isascii() and text.isdigit()
 
 
 def number_field(text: str | None) -> int | None:
@@ -64,7 +69,7 @@ def number_field(text: str | None) -> int | None:
     text = (text or "").strip()
     if not text:
         return None
-    if not text.isdigit() or len(text) > 3:
+    if not _digits(text) or len(text) > 3:
         raise DomainError("reminder.rule", "write a whole number")
     return int(text)
 
@@ -169,9 +174,15 @@ def send_test(person_id: int) -> ResponseReturnValue:
 @bp.get("/b/<int:booking_id>")
 @login_required
 def short_link(booking_id: int) -> ResponseReturnValue:
-    """The short link in a reminder: on to the booking's page (which checks access)."""
+    """The short link in a reminder: on to the booking's page, for whoever may see it. To
+    anyone else it is not found, as a booking that does not exist: the link must not tell
+    whose booking it is."""
     try:
         person_id = reminders.booking_person(db(), booking_id)
     except DomainError:
         abort(404)
+    if not may(db(), current_actor(), person_id, "booking.read", now=now_utc()):
+        db().rollback()
+        abort(404)
+    db().rollback()
     return redirect(url_for("person.booking", person_id=person_id, booking_id=booking_id))

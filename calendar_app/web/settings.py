@@ -22,6 +22,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
+from calendar_app.domain.dates import client_day
 from calendar_app.domain.errors import DomainError
 from calendar_app.models import Person, Role
 from calendar_app.services import feeds, preferences
@@ -139,9 +140,10 @@ def _until(text: str | None) -> date | None:
     if not text:
         return None
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise DomainError("helper.until", "write the date as YYYY-MM-DD") from None
+    return client_day(day, "until")
 
 
 @bp.post("/people/<int:person_id>/settings/helpers")
@@ -276,8 +278,8 @@ def audit_export() -> ResponseReturnValue:
         return render_template("admin/audit_export.html")
     try:
         person = _admin_person()
-        first = date.fromisoformat(request.form.get("from", ""))
-        end = date.fromisoformat(request.form.get("to", ""))
+        first = client_day(date.fromisoformat(request.form.get("from", "")), "from")
+        end = client_day(date.fromisoformat(request.form.get("to", "")), "to")
     except ValueError:
         flash(error_text("range.date_format", "write dates as YYYY-MM-DD"), "error")
         return render_template("admin/audit_export.html"), 400

@@ -106,6 +106,22 @@ def test_import_of_a_broken_file_fails_cleanly(cli):
     assert result.output.startswith("error: ics.damaged: ")
 
 
+def test_import_of_a_file_with_no_readable_event_fails_and_says_why(cli, tmp_path, session):
+    cli("person", "add", "--personnummer", "199001012385", "--name", "Alva")
+    path = tmp_path / "cal.ics"
+    path.write_bytes(vcalendar("UID:broken\nDTSTART:nonsense", "UID:late\nSUMMARY:no start"))
+    result = cli("import", "--person", "199001012385", "--provider", "Ny enhet", str(path))
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert lines[:2] == [
+        "skipped broken: event.damaged: unreadable DTSTART",
+        "skipped late: event.no_start: the event has no DTSTART",
+    ]
+    assert lines[2].startswith("error: ics.nothing_usable: ")
+    assert session.scalar(select(func.count()).where(Provider.name == "Ny enhet")) == 0
+
+
 @pytest.mark.parametrize(
     ("args", "code"),
     [

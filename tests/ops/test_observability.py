@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from http.client import HTTPConnection
 from pathlib import Path
 
 import httpx
@@ -343,6 +344,20 @@ def test_no_personnummer_phone_or_token_reaches_a_log_line_through_a_live_server
         )
         assert pushed.status_code in (200, 201), pushed.text
         http.get("/login", params={"pnr": PERSONNUMMER, "phone": PHONE, "short": dashed[2:]})
+        en_dash = f"{PERSONNUMMER[:8]}\u2013{PERSONNUMMER[8:]}"
+        http.get("/login", params={"pnr": en_dash, "phone": "+46 70\u2010123 45 67"})
+    # Paths as a client may send them, unnormalised (httpx would tidy ./ away).
+    raw = HTTPConnection(live_server.removeprefix("http://"))
+    for path in (
+        f"/feed/./{feed.token}.ics",
+        f"/feed//{feed.token}.ics",
+        f"/feed/%2E/{feed.token}.ics",
+        f"/feed%2F{feed.token}.ics",
+        f"/login?pnr={PERSONNUMMER[:8]}%2D{PERSONNUMMER[8:]}&phone=%2B46%20701%2023%2045%2067",
+    ):
+        raw.request("GET", path)
+        raw.getresponse().read()
+    raw.close()
     lines = json_lines()
     text = "\n".join(json.dumps(line, ensure_ascii=False) for line in lines)
     for secret in (
@@ -354,7 +369,14 @@ def test_no_personnummer_phone_or_token_reaches_a_log_line_through_a_live_server
         "%2B46701234567",
         "701234567",
         feed.token,
+        feed.token[:12],
         api.secret,
+        en_dash[2:],
+        "%E2%80%93" + PERSONNUMMER[8:],
+        "%2D" + PERSONNUMMER[8:],
+        "\u2010123",
+        "%E2%80%90123",
+        "701%2023",
     ):
         assert secret not in text, f"{secret[:6]}… in the log"
     access = [line["message"] for line in lines if line["logger"] == "werkzeug"]

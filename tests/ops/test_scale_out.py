@@ -438,12 +438,15 @@ def test_a_stopped_scheduler_finishes_what_it_holds_and_gives_the_rest_back_at_o
             second,
         )
     sids = [sid for _to, _body, sid in twilio.sent]
-    states = session.execute(select(Reminder.state, Reminder.reason)).all()
+    states = session.execute(
+        select(Reminder.state, Reminder.reason, Reminder.send_at_utc, Reminder.visit_start_utc)
+    ).all()
+    states = [*states, ("now", SystemClock().now())]
     session.commit()
     assert len(sids) == len(set(sids))
     assert sorted(to for to, _b, _s in twilio.sent) == sorted(
         f"+4670222{n:04d}" for n in range(people)
-    ), f"each person's reminder left exactly once; the rows: {states}"
+    ), f"each person's reminder left exactly once; the rows: {states}; {second.text()[-6000:]}"
     assert all(feeds.requests[f"/unit-{n}.ics"] == 1 for n in range(6))
 
 

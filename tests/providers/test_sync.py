@@ -26,7 +26,7 @@ from calendar_app.models import (
 from calendar_app.providers import ProviderError
 from calendar_app.services import sources, sync
 from calendar_app.services.access import Actor
-from calendar_app.services.booking import VisitDraft, check_visit, suggest_times
+from calendar_app.services.booking import VisitDraft, check_visit, reach_by_id, suggest_times
 from calendar_app.services.calendar import busy_lookup, read_calendar
 from calendar_app.services.source_health import settings_of, source_warnings
 from tests.support.feeds import FeedServer
@@ -540,10 +540,11 @@ def test_a_personal_calendar_is_busy_time_that_nobody_else_sees(app, session, fe
     assert [(b[0].hour, b[1].hour) for b in busy] == [(12, 15)]
 
     caregiver = world_actor(session, "caregiver")
+    reach = reach_by_id(session, caregiver, world.person_id)
     clash = check_visit(
         session,
         caregiver,
-        world.person_id,
+        reach,
         VisitDraft(day=first, start=time(14, 0), minutes=60),
         now=now,
     )
@@ -551,7 +552,7 @@ def test_a_personal_calendar_is_busy_time_that_nobody_else_sees(app, session, fe
     suggested = suggest_times(
         session,
         caregiver,
-        world.person_id,
+        reach,
         minutes=60,
         first_day=first,
         last_day=first,

@@ -14,12 +14,21 @@ from calendar_app.models import (
     AuditEvent,
     Booking,
     BookingOrigin,
+    Person,
     PersonPreferences,
     PersonTimeWindow,
     Role,
     TimeWindowKind,
 )
-from calendar_app.services.booking import VisitDraft, book_visit, check_visit
+from calendar_app.services.access import AccessDenied
+from calendar_app.services.booking import (
+    Reach,
+    VisitDraft,
+    book_visit,
+    check_visit,
+    reach_by_id,
+    reach_by_personnummer,
+)
 from tests.support.world import actor, log_in
 
 DAY = date(2026, 12, 2)  # Alva has Samtal 10-11 (psykiatri) and Boendestöd 10.30-11.30 (local)
@@ -29,9 +38,22 @@ def draft(hour: int, minute: int = 0, minutes: int = 60, **kw) -> VisitDraft:
     return VisitDraft(day=DAY, start=time(hour, minute), minutes=minutes, **kw)
 
 
+def by_id(session, role: str, person_id: int) -> Reach:
+    """How a caregiver of a unit that cares for the person reaches her."""
+    return reach_by_id(session, actor(session, role), person_id)
+
+
+def person_of(session, world) -> Person:
+    return session.get(Person, world.person_id)
+
+
 def test_the_check_names_each_clash_at_the_level_the_caregiver_may_see(session, world, now):
     result = check_visit(
-        session, actor(session, "caregiver"), world.person_id, draft(10, 15), now=now
+        session,
+        actor(session, "caregiver"),
+        by_id(session, "caregiver", world.person_id),
+        draft(10, 15),
+        now=now,
     )
     assert sorted((w.kind, w.hard, w.other) for w in result.warnings) == [
         ("overlap", True, "Samtal"),
@@ -42,13 +64,13 @@ def test_the_check_names_each_clash_at_the_level_the_caregiver_may_see(session, 
 def test_a_hard_clash_is_refused_unless_overridden_with_a_reason_that_is_kept(session, world, now):
     caregiver = actor(session, "caregiver")
     with pytest.raises(DomainError) as info:
-        book_visit(session, caregiver, world.person_id, draft(10, 15), now=now)
+        book_visit(session, caregiver, Reach(person_of(session, world)), draft(10, 15), now=now)
     assert info.value.code == "clash" and "Boendestöd" not in info.value.message
     session.rollback()
     booking = book_visit(
         session,
         caregiver,
-        world.person_id,
+        Reach(person_of(session, world)),
         draft(10, 15),
         now=now,
         override_reason="Akut, enda möjliga tiden",
@@ -59,7 +81,11 @@ def test_a_hard_clash_is_refused_unless_overridden_with_a_reason_that_is_kept(se
 
 def test_a_free_time_is_booked_into_the_units_own_source(session, world, now):
     booking = book_visit(
-        session, actor(session, "caregiver"), world.person_id, draft(14, title="Återbesök"), now=now
+        session,
+        actor(session, "caregiver"),
+        by_id(session, "caregiver", world.person_id),
+        draft(14, title="Återbesök"),
+        now=now,
     )
     assert (booking.source.name, booking.provider.name) == ("builtin", "Vuxenpsykiatrin Växjö")
     assert booking.clash_override_reason is None
@@ -79,7 +105,7 @@ def test_a_dst_gap_or_repeated_hour_is_refused_never_guessed(session, world, day
         check_visit(
             session,
             actor(session, "caregiver"),
-            world.person_id,
+            by_id(session, "caregiver", world.person_id),
             VisitDraft(day=day, start=wall_clock, minutes=30),
             now=datetime(2026, 3, 1, tzinfo=UTC),
         )
@@ -92,7 +118,7 @@ def test_a_zero_or_huge_duration_is_refused(session, world, now, minutes, code):
         check_visit(
             session,
             actor(session, "caregiver"),
-            world.person_id,
+            by_id(session, "caregiver", world.person_id),
             draft(14, minutes=minutes),
             now=now,
         )
@@ -131,7 +157,13 @@ def test_busy_periods_suitable_times_and_the_daily_maximum_come_from_the_prefere
         )
     )
     session.commit()
-    result = check_visit(session, actor(session, "caregiver"), world.person_id, draft(14), now=now)
+    result = check_visit(
+        session,
+        actor(session, "caregiver"),
+        by_id(session, "caregiver", world.person_id),
+        draft(14),
+        now=now,
+    )
     assert sorted((w.kind, w.hard) for w in result.warnings) == [
         ("busy_period", True),
         ("max_per_day", False),
@@ -139,21 +171,37 @@ def test_busy_periods_suitable_times_and_the_daily_maximum_come_from_the_prefere
     ]
 
 
-def test_a_first_booking_without_a_care_relationship_sees_busy_time_only_and_is_audited(
+def test_a_unit_without_a_care_relationship_cannot_reach_the_person_by_id(session, world, now):
+    caregiver = actor(session, "caregiver_unrelated")
+    with pytest.raises(AccessDenied):
+        reach_by_id(session, caregiver, world.person_id)
+    with pytest.raises(AccessDenied):  # nor by an id that names nobody: the same answer
+        reach_by_id(session, caregiver, 999_999)
+    with pytest.raises(AccessDenied):  # a reach made up by hand opens nothing either
+        check_visit(session, caregiver, Reach(person_of(session, world)), draft(16), now=now)
+    assert session.scalars(select(AuditEvent.action)).all() == []
+
+
+def test_a_first_visit_by_personnummer_sees_busy_time_only_is_audited_and_starts_the_relationship(
     session, world, now
 ):
     caregiver = actor(session, "caregiver_unrelated")
-    result = check_visit(session, caregiver, world.person_id, draft(10, 15), now=now)
+    reach = reach_by_personnummer(session, caregiver, world.pnr, now=now)
+    result = check_visit(session, caregiver, reach, draft(10, 15), now=now)
     assert {w.other for w in result.warnings} == {"Upptagen"}
     actions = session.scalars(select(AuditEvent.action)).all()
     assert actions == ["calendar.busy_lookup"]
-    booking = book_visit(session, caregiver, world.person_id, draft(16), now=now)
+    booking = book_visit(session, caregiver, reach, draft(16), now=now)
     assert booking.provider.name == "Vårdcentralen Teleborg"
+    # Now the unit cares for the person: its id reaches her, at the level she allows.
+    assert reach_by_id(session, caregiver, world.person_id).person.id == world.person_id
 
 
 def test_only_caregivers_book(session, world, now):
     with pytest.raises(DomainError) as info:
-        book_visit(session, actor(session, "person"), world.person_id, draft(16), now=now)
+        book_visit(
+            session, actor(session, "person"), Reach(person_of(session, world)), draft(16), now=now
+        )
     assert info.value.code == "access.denied"
 
 
@@ -172,7 +220,9 @@ def test_two_caregivers_booking_the_same_slot_at_once_cannot_both_win(app, world
         own = factory()
         try:
             barrier.wait(timeout=30)
-            book_visit(own, caregiver, world.person_id, draft(15, i * 5), now=now)
+            book_visit(
+                own, caregiver, Reach(own.get(Person, world.person_id)), draft(15, i * 5), now=now
+            )
             result = "booked"
         except DomainError as exc:
             own.rollback()

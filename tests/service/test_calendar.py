@@ -226,17 +226,41 @@ def test_an_endless_daily_rule_from_long_ago_answers_quickly_for_a_far_window(se
     assert len(cal(session, person, date(2030, 1, 1), date(2031, 1, 1))) == 365
 
 
-def test_the_same_visit_from_two_sources_is_shown_once_with_both_provenances(session, now):
+def test_the_same_visit_from_two_sources_of_a_unit_is_shown_once_with_both_provenances(
+    session, now
+):
     person = add_person(session, now)
     data = vcalendar(event("same", ":20261202T090000Z", ":20261202T100000Z"))
     do_import(session, person, data, now, source="feed")
-    do_import(session, person, data, now, provider="1177 Bokade tider", kind=ProviderKind.OTHER)
+    do_import(session, person, data, now, source="caldav")
     (occ,) = cal(session, person, date(2026, 12, 2), date(2026, 12, 3))
-    assert occ.overlaps == ()
-    assert {occ.provider, *(p.provider for p in occ.also_from)} == {
-        "Vuxenpsykiatrin Växjö",
-        "1177 Bokade tider",
-    }
+    assert occ.overlaps == () and occ.likely_duplicate_of == ()
+    assert (occ.source, *(p.source for p in occ.also_from)) in (
+        ("feed", "caldav"),
+        ("caldav", "feed"),
+    )
+
+
+def test_one_units_booking_never_stands_in_for_another_units_with_the_same_uid(session, now):
+    """A UID is the sender's to choose: the same one from another unit is kept apart, both
+    shown and flagged as a likely duplicate of the other, never joined or dropped."""
+    person = add_person(session, now)
+    times = (":20261202T090000Z", ":20261202T100000Z")
+    do_import(session, person, vcalendar(event("same", *times, summary="Samtal")), now)
+    do_import(
+        session,
+        person,
+        vcalendar(event("same", *times, summary="Ändrat av någon annan", LOCATION="Fel plats")),
+        now,
+        provider="1177 Bokade tider",
+        kind=ProviderKind.OTHER,
+    )
+    found = cal(session, person, date(2026, 12, 2), date(2026, 12, 3))
+    assert sorted((o.provider, o.title) for o in found) == [
+        ("1177 Bokade tider", "Ändrat av någon annan"),
+        ("Vuxenpsykiatrin Växjö", "Samtal"),
+    ]
+    assert all(o.also_from == () and o.likely_duplicate_of == ("same",) for o in found)
 
 
 def test_look_alike_visits_with_different_uids_are_flagged_not_dropped(session, now):

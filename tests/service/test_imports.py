@@ -1,13 +1,23 @@
 """DESIGN §4 "Identity and merge" on a real database (SQLite and PostgreSQL)."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 
 from calendar_app.domain.errors import DomainError
-from calendar_app.models import Booking, BookingStatus, ImportRun, Provider, ProviderKind
+from calendar_app.models import (
+    Booking,
+    BookingOrigin,
+    BookingStatus,
+    ImportRun,
+    Provider,
+    ProviderKind,
+)
 from calendar_app.providers import ProviderError
+from calendar_app.services.calendar import merged_calendar
+from calendar_app.services.imports import NothingUsable
 from tests.support.helpers import add_person, do_import, event, vcalendar
 
 # Both databases: storage of instants, upserts and reconciliation depend on the SQL dialect.
@@ -16,6 +26,7 @@ pytestmark = pytest.mark.databases("sqlite", "postgresql")
 FUTURE = ":20261210T100000Z", ":20261210T110000Z"
 FUTURE2 = ":20261211T100000Z", ":20261211T110000Z"
 PAST = ":20261101T100000Z", ":20261101T110000Z"
+ZONE = ZoneInfo("Europe/Stockholm")
 
 
 def rows(session, person):
@@ -213,3 +224,82 @@ def test_a_file_cannot_be_imported_into_a_reserved_source(session, now, reserved
     with pytest.raises(DomainError) as caught:
         do_import(session, person, data, now, source=reserved)
     assert caught.value.code == "source.builtin"
+
+
+def test_a_file_whose_every_event_is_unreadable_is_refused_and_changes_nothing(session, now):
+    person = add_person(session, now)
+    do_import(session, person, vcalendar(event("a", *FUTURE)), now)
+    runs = session.scalar(select(func.count()).select_from(ImportRun))
+    unreadable = vcalendar("UID:a\nDTSTART:BROKEN", "UID:b\nSUMMARY:no start")
+    with pytest.raises(NothingUsable) as refused:
+        do_import(session, person, unreadable, now)
+    session.rollback()
+    assert refused.value.code == "ics.nothing_usable"
+    assert [(s.uid, s.code) for s in refused.value.skipped] == [
+        ("a", "event.damaged"),
+        ("b", "event.no_start"),
+    ]
+    assert session.scalar(select(func.count()).select_from(ImportRun)) == runs
+    assert rows(session, person)["a"].status == BookingStatus.CONFIRMED
+
+
+def test_an_empty_calendar_is_still_a_complete_read_that_cancels_what_it_no_longer_lists(
+    session, now
+):
+    person = add_person(session, now)
+    do_import(session, person, vcalendar(event("a", *FUTURE)), now)
+    summary = do_import(session, person, vcalendar(), now)
+    session.expire_all()
+    assert (summary.cancelled, summary.skipped) == (1, ())
+    assert rows(session, person)["a"].status == BookingStatus.CANCELLED
+
+
+HOURS = ",".join(str(h) for h in range(24))
+MINUTES = ",".join(str(m) for m in range(60))
+EVERY_MINUTE = f"FREQ=DAILY;BYHOUR={HOURS};BYMINUTE={MINUTES}"
+
+
+def test_a_rule_too_costly_to_expand_is_skipped_by_uid_and_the_rest_imported(session, now):
+    person = add_person(session, now)
+    data = vcalendar(
+        event("minutes", *FUTURE, RRULE=EVERY_MINUTE),
+        event("weekly", *FUTURE2, RRULE="FREQ=WEEKLY"),
+    )
+    summary = do_import(session, person, data, now)
+    assert [(s.uid, s.code) for s in summary.skipped] == [("minutes", "event.too_many_occurrences")]
+    assert set(rows(session, person)) == {"weekly"}
+    shown = merged_calendar(
+        session, person.id, date(2026, 12, 1), date(2027, 1, 1), zone=ZONE, max_days=400
+    )
+    assert len(shown) == 3  # 11, 18 and 25 December
+
+
+def test_a_costly_rule_stored_before_the_budget_shows_nothing_and_leaves_the_rest(session, now):
+    person = add_person(session, now)
+    do_import(session, person, vcalendar(event("weekly", *FUTURE2, RRULE="FREQ=WEEKLY")), now)
+    weekly = rows(session, person)["weekly"]
+    session.add(
+        Booking(
+            person_id=person.id,
+            provider_id=weekly.provider_id,
+            source_id=weekly.source_id,
+            uid="minutes",
+            start_utc=datetime(2026, 12, 10, 10, tzinfo=UTC),
+            end_utc=datetime(2026, 12, 10, 11, tzinfo=UTC),
+            range_start_utc=datetime(2026, 12, 10, 10, tzinfo=UTC),
+            recurrence_ics=(
+                "BEGIN:VEVENT\r\nUID:minutes\r\nDTSTART:20261210T100000Z\r\n"
+                f"DTEND:20261210T110000Z\r\nRRULE:{EVERY_MINUTE}\r\nEND:VEVENT\r\n"
+            ),
+            status=BookingStatus.CONFIRMED,
+            origin=BookingOrigin.SYNCED,
+            content_hash="x",
+            first_seen_utc=now,
+            last_seen_utc=now,
+        )
+    )
+    session.commit()
+    shown = merged_calendar(
+        session, person.id, date(2026, 12, 1), date(2027, 1, 1), zone=ZONE, max_days=400
+    )
+    assert [o.uid for o in shown] == ["weekly"] * 3

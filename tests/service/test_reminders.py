@@ -11,7 +11,13 @@ from sqlalchemy import select, update
 from calendar_app.domain.errors import DomainError
 from calendar_app.models import Person, Reminder, ReminderState
 from calendar_app.services import reminders
-from calendar_app.services.booking import VisitDraft, book_visit, cancel_visit, rebook_visit
+from calendar_app.services.booking import (
+    VisitDraft,
+    book_visit,
+    cancel_visit,
+    reach_by_id,
+    rebook_visit,
+)
 from calendar_app.services.settings import withdraw_helper
 from tests.support.world import actor, build_world
 
@@ -146,7 +152,7 @@ def test_a_visit_booked_after_the_rules_times_is_reminded_at_once(session, world
     booking = book_visit(
         session,
         actor(session, "caregiver"),
-        world.person_id,
+        reach_by_id(session, actor(session, "caregiver"), world.person_id),
         VisitDraft(date(2026, 12, 3), time(14), 30),
         now=late_now,
     )

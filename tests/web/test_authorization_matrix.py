@@ -58,7 +58,18 @@ VIEWERS = {
     "caregiver": AUDIT,
 }
 SETTINGS_WRITERS = {"person": OK, "helper_settings": OK}
-BOOKERS = {"caregiver": AUDIT, "caregiver_unrelated": AUDIT}  # the check reads the calendar
+# Booking by the person's id: only a unit that cares for her (the check reads the calendar).
+BOOKERS = {"caregiver": AUDIT}
+# A first visit, by personnummer: any unit's caregiver (the unrelated one sees busy time).
+FIRST_VISIT_BOOKERS = {"caregiver": AUDIT, "caregiver_unrelated": AUDIT}
+# Who may read the person's bookings; the short link is "not found" to anyone else.
+BOOKING_READERS = {
+    "person": OK,
+    "helper_full": OK,
+    "helper_time_place": OK,
+    "helper_busy": OK,
+    "caregiver": OK,
+}
 FREE_SLOT = {"date": "2026-12-02", "start": "13:00", "minutes": 30}
 
 P = "/people/{w.person_id}"
@@ -336,7 +347,7 @@ MATRIX: dict[str, Case] = {
     ),
     # The person in the world has no mobile number: the answer says so (a redirect).
     "reminders.send_test": Case("POST", path(P + "/reminders/test"), SETTINGS_WRITERS),
-    "reminders.short_link": Case("GET", path("/b/{w.booking_a}"), SIGNED_IN),
+    "reminders.short_link": Case("GET", path("/b/{w.booking_a}"), BOOKING_READERS, default=ABSENT),
     "api.get_reminders": Case(
         "GET", path("/api/v1" + P + "/reminders"), {"person": OK, "helper_settings": AUDIT}
     ),
@@ -373,8 +384,24 @@ MATRIX: dict[str, Case] = {
     ),
     "settings.invitation": Case("GET", path("/invitation"), EVERYONE),
     "settings.court_helper": Case("GET", path("/admin/court-helpers"), {"admin": OK}),
+    "admin.protected_identity": Case("GET", path("/admin/protected-identity"), {"admin": OK}),
     "settings.audit_export": Case("GET", path("/admin/audit-export"), {"admin": OK}),
-    "booking.book": Case("GET", path(P + "/book"), {"caregiver": OK, "caregiver_unrelated": OK}),
+    "booking.book": Case("GET", path(P + "/book"), {"caregiver": OK}),
+    "booking.first_visit": Case(
+        "GET", path("/unit/first-visit"), {"caregiver": OK, "caregiver_unrelated": OK}
+    ),
+    "api.check_first_visit": Case(
+        "POST",
+        path("/api/v1/first-visits/check"),
+        FIRST_VISIT_BOOKERS,
+        json=lambda w: {**FREE_SLOT, "personnummer": w.pnr},
+    ),
+    "api.create_first_visit": Case(
+        "POST",
+        path("/api/v1/first-visits"),
+        FIRST_VISIT_BOOKERS,
+        json=lambda w: {**FREE_SLOT, "personnummer": w.pnr},
+    ),
     "api.check_proposed_visit": Case(
         "POST", path("/api/v1" + P + "/visits/check"), BOOKERS, json=lambda w: FREE_SLOT
     ),

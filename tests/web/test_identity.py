@@ -19,6 +19,7 @@ from tests.support.oidc_broker import (
     sign_in,
 )
 from tests.support.world import build_world
+from tests.web.test_sign_in_hardening import GOOD_TARGETS, HOSTILE_TARGETS, browser_destination
 
 UNREGISTERED_PNR = "198112289874"  # a Skatteverket test number nobody registered here
 
@@ -30,8 +31,14 @@ def broker():
 
 
 @pytest.fixture
-def app_config(broker):
-    return {"OIDC_ISSUER": broker, "OIDC_CLIENT_ID": "personkalendern", "OIDC_CLIENT_SECRET": "s"}
+def app_config(broker, request):
+    """The broker's settings, and any a test adds (indirect parametrization)."""
+    return {
+        "OIDC_ISSUER": broker,
+        "OIDC_CLIENT_ID": "personkalendern",
+        "OIDC_CLIENT_SECRET": "s",
+        **getattr(request, "param", {}),
+    }
 
 
 def _me(client):
@@ -96,6 +103,35 @@ def test_a_caregiver_signs_in_by_staff_id(client, session, now, broker):
     assert callback.status_code == 302
     status, me = _me(client)
     assert status == 200 and me["username"] == "caregiver" and me["role"] == "caregiver"
+
+
+def _caregiver_with_staff_card(session, now, broker) -> None:
+    build_world(session, now)
+    set_staff_id(session, "caregiver", "SE2321000065-K1")
+    set_claims(broker, "karin-siths", {STAFF_CLAIM: "SE2321000065-K1"})
+
+
+@pytest.mark.parametrize("target", HOSTILE_TARGETS)
+def test_an_e_legitimation_sign_in_never_leads_off_site_whatever_next_says(
+    client, session, now, broker, target
+):
+    _caregiver_with_staff_card(session, now, broker)
+
+    callback, _ = sign_in(client, broker, "karin-siths", next_path=target)
+
+    assert callback.status_code == 302 and callback.location == "/"
+    assert browser_destination(callback.location) == "localhost"
+
+
+@pytest.mark.parametrize("target", GOOD_TARGETS)
+def test_an_e_legitimation_sign_in_leads_back_to_the_page_it_came_from(
+    client, session, now, broker, target
+):
+    _caregiver_with_staff_card(session, now, broker)
+
+    callback, _ = sign_in(client, broker, "karin-siths", next_path=target)
+
+    assert callback.status_code == 302 and callback.location == target
 
 
 @pytest.mark.parametrize(
@@ -181,3 +217,38 @@ def test_an_unreachable_broker_gets_a_clear_message(database_url, tmp_path):
     assert response.status_code == 503
     assert "E-legitimationstjänsten svarar inte" in response.get_data(as_text=True)
     app.extensions["engine"].dispose()
+
+
+@pytest.mark.parametrize(
+    ("app_config", "claim", "protected"),
+    [
+        ({"OIDC_PROTECTED_IDENTITY_CLAIM": "protected"}, True, True),
+        ({"OIDC_PROTECTED_IDENTITY_CLAIM": "protected"}, "true", True),
+        ({"OIDC_PROTECTED_IDENTITY_CLAIM": "protected"}, None, False),
+        ({}, True, False),  # a county whose broker sends no such claim: nothing is read
+    ],
+    indirect=["app_config"],
+)
+def test_the_brokers_protected_identity_claim_keeps_the_flag_in_step(
+    client, session, now, broker, claim, protected
+):
+    from calendar_app.models import AuditEvent
+
+    load_demo(session, now=now)
+    session.commit()
+    claims = {PNR_CLAIM: PERSONNUMMER, "name": "Alva Lindqvist"}
+    if claim is not None:
+        claims["protected"] = claim
+    set_claims(broker, "alva-skyddad", claims)
+
+    callback, _ = sign_in(client, broker, "alva-skyddad", next_path="/")
+
+    assert callback.status_code == 302
+    alva = session.scalars(select(Person).where(Person.personnummer == PERSONNUMMER)).one()
+    session.refresh(alva)
+    assert alva.protected_identity is protected
+    audited = session.scalars(
+        select(AuditEvent.detail).where(AuditEvent.action == "person.protected_identity_on")
+    ).all()
+    session.commit()
+    assert audited == (["identity broker"] if protected else [])

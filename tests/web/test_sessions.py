@@ -1,4 +1,5 @@
-"""Sessions: throttled guessing, idle and absolute limits, log out everywhere, cookie flags."""
+"""Sessions: throttled guessing, idle and absolute limits, log out everywhere, cookie flags,
+and Strict-Transport-Security behind https."""
 
 from __future__ import annotations
 
@@ -14,12 +15,16 @@ from calendar_app.clock import SystemClock
 from calendar_app.config import ConfigError
 from calendar_app.domain.errors import DomainError
 from calendar_app.models import LoginFailure, UserSession
-from calendar_app.services import accounts
+from calendar_app.services import accounts, feeds
+from calendar_app.services.access import Actor
 from tests.conftest import isolated_url
 from tests.support.world import PASSWORD, build_world, log_in
 
 POLICY = accounts.LoginPolicy(
-    max_failures_per_account=3, max_failures_per_address=5, throttle_window=timedelta(minutes=15)
+    max_failures_per_account=3,
+    max_failures_per_address=5,
+    max_failures_per_device=2,
+    throttle_window=timedelta(minutes=15),
 )
 
 
@@ -31,7 +36,9 @@ def _post_login(client, username, password, addr="192.0.2.1"):
     )
 
 
-def test_an_account_is_locked_for_a_while_after_five_wrong_passwords(client, session, now):
+def test_five_wrong_passwords_throttle_the_account_for_browsers_that_never_signed_in_to_it(
+    client, session, now
+):
     build_world(session, now)
     for _ in range(5):
         assert _post_login(client, "person", "wrong password").status_code == 401
@@ -82,6 +89,45 @@ def test_one_address_guessing_many_accounts_is_stopped(session, now):
     with pytest.raises(accounts.LoginThrottled):
         accounts.log_in(session, "person", PASSWORD, now=now, remote_addr="a", policy=POLICY)
     assert accounts.log_in(session, "person", PASSWORD, now=now, remote_addr="b", policy=POLICY)
+
+
+def test_a_devices_failures_are_counted_apart_from_the_accounts(session, now):
+    build_world(session, now)
+    cookie = accounts.device_cookie("key", "person", now=now - timedelta(days=30))
+    device = accounts.device_for("key", cookie, "person", now=now, policy=POLICY)
+    assert device is not None
+    for _ in range(3):
+        with pytest.raises(DomainError):
+            accounts.log_in(session, "person", "x", now=now, remote_addr="a", policy=POLICY)
+    with pytest.raises(accounts.LoginThrottled):
+        accounts.log_in(session, "person", PASSWORD, now=now, remote_addr="b", policy=POLICY)
+
+    assert accounts.log_in(
+        session, "person", PASSWORD, now=now, remote_addr="b", policy=POLICY, device=device
+    )
+    for _ in range(2):
+        with pytest.raises(DomainError):
+            accounts.log_in(session, "person", "x", now=now, policy=POLICY, device=device)
+    with pytest.raises(accounts.LoginThrottled):
+        accounts.log_in(session, "person", PASSWORD, now=now, policy=POLICY, device=device)
+
+
+@pytest.mark.parametrize(
+    ("cookie_for", "made_days_ago", "secret"),
+    [("caregiver", 1, "key"), ("person", 181, "key"), ("person", 1, "another key")],
+)
+def test_a_device_cookie_proves_nothing_for_another_account_after_its_lifetime_or_key(
+    now, cookie_for, made_days_ago, secret
+):
+    cookie = accounts.device_cookie(secret, cookie_for, now=now - timedelta(days=made_days_ago))
+
+    assert accounts.device_for("key", cookie, "person", now=now, policy=POLICY) is None
+
+
+def test_a_device_cookie_is_good_for_its_account_however_the_name_is_typed(now):
+    cookie = accounts.device_cookie("key", "Person", now=now - timedelta(days=179))
+
+    assert accounts.device_for("key", cookie, " PERSON ", now=now, policy=POLICY)
 
 
 def _age_sessions(session, **columns):
@@ -161,7 +207,7 @@ def test_the_account_page_lists_where_one_is_logged_in(app, session, now):
 def test_the_session_cookie_is_http_only_and_same_site(client, session, now):
     build_world(session, now)
     response = _post_login(client, "person", PASSWORD)
-    cookie = response.headers["Set-Cookie"]
+    (cookie,) = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("session=")]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
     # The browser keeps it no longer than the server-side session lives (12 hours). Expires
     # is read by the browser against its own clock, so Flask writes it by the system clock.
@@ -186,11 +232,53 @@ def test_behind_https_the_cookie_is_secure_and_host_bound(
     response = client.post(
         "/login", data={"username": "person", "password": PASSWORD}, base_url="https://localhost"
     )
-    cookie = response.headers["Set-Cookie"]
-    assert cookie.startswith("__Host-session=")
+    cookies = response.headers.getlist("Set-Cookie")
+    (cookie,) = [c for c in cookies if c.startswith("__Host-session=")]
     assert "Secure" in cookie and "Path=/" in cookie and "Domain" not in cookie
     assert client.get("/api/v1/me", base_url="https://localhost").status_code == 200
     app.extensions["engine"].dispose()
+
+
+HTTPS = {"PUBLIC_BASE_URL": "https://kalender.example.se"}
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+def _answers(app, session, now) -> dict[str, object]:
+    """One answer of each kind: pages, errors, static files, sign-in, and feed fetches."""
+    world = build_world(session, now)
+    made = feeds.create_feed(session, Actor.operator(), world.person_id, level="full", now=now)
+    client = app.test_client()
+    fetched = client.get(f"/feed/{made.token}.ics")
+    return {
+        "login page": client.get("/login"),
+        "not found": client.get("/no-such-page"),
+        "static file": client.get("/static/style.css"),
+        "failed sign-in": client.post("/login", data={"username": "x", "password": "y"}),
+        "feed": fetched,
+        "feed not modified": client.get(
+            f"/feed/{made.token}.ics", headers={"If-None-Match": fetched.headers["ETag"]}
+        ),
+        "feed missing": client.get("/feed/no-such-token.ics"),
+        "api": client.get("/api/v1/me"),
+    }
+
+
+@pytest.mark.parametrize("app_config", [HTTPS])
+def test_every_answer_says_https_only_when_the_public_address_is_https(app, session, now):
+    answers = _answers(app, session, now)
+
+    assert answers["feed"].status_code == 200
+    assert answers["feed not modified"].status_code == 304
+    for kind, answer in answers.items():
+        assert answer.headers.get("Strict-Transport-Security") == HSTS, kind
+
+
+def test_no_answer_says_https_only_when_the_public_address_is_http(app, session, now):
+    answers = _answers(app, session, now)
+
+    for kind, answer in answers.items():
+        assert "Strict-Transport-Security" not in answer.headers, kind
+        assert answer.headers["X-Content-Type-Options"] == "nosniff", kind
 
 
 @pytest.mark.parametrize(
@@ -201,6 +289,9 @@ def test_behind_https_the_cookie_is_secure_and_host_bound(
         ({"OIDC_ISSUER": "https://broker.example.se"}, "OIDC_CLIENT_ID"),
         ({"SESSION_IDLE_MINUTES": 0}, "SESSION_IDLE_MINUTES"),
         ({"LOGIN_MAX_FAILURES_PER_ACCOUNT": True}, "LOGIN_MAX_FAILURES_PER_ACCOUNT"),
+        ({"LOGIN_MAX_FAILURES_PER_DEVICE": 0}, "LOGIN_MAX_FAILURES_PER_DEVICE"),
+        ({"LOGIN_DEVICE_COOKIE_DAYS": "a year"}, "LOGIN_DEVICE_COOKIE_DAYS"),
+        ({"HSTS_MAX_AGE_SECONDS": -1}, "HSTS_MAX_AGE_SECONDS"),
     ],
 )
 def test_settings_that_cannot_work_stop_start_up_with_a_clear_message(settings, message):

@@ -197,7 +197,7 @@ def test_a_caregivers_own_photo_is_shown_with_the_visits_they_book(client, sessi
     from io import BytesIO
 
     from calendar_app.models import User
-    from calendar_app.services.booking import VisitDraft, book_visit
+    from calendar_app.services.booking import VisitDraft, book_visit, reach_by_id
     from tests.support.world import actor
 
     world = build_world(session, now)
@@ -221,7 +221,7 @@ def test_a_caregivers_own_photo_is_shown_with_the_visits_they_book(client, sessi
     book_visit(
         session,
         actor(session, "caregiver"),
-        world.person_id,
+        reach_by_id(session, actor(session, "caregiver"), world.person_id),
         VisitDraft(day=date(2026, 12, 9), start=time(13), minutes=30, title="Samtal"),
         now=now,
     )
